@@ -1,0 +1,60 @@
+"""Shared fixtures: a real OpenSearch node for integration tests.
+
+``opensearch_url`` uses ``OPENSEARCH_URL`` when it is set and answers; otherwise it starts the
+project's local node through ``scripts/opensearch-local start`` (idempotent) and uses the URL that
+the script prints as its last line.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from opensearchpy import OpenSearch
+
+REPO = Path(__file__).resolve().parent.parent
+NODE_SCRIPT = REPO / "scripts" / "opensearch-local"
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/_cluster/health", timeout=3).ok
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> str:
+    url = os.environ.get("OPENSEARCH_URL")
+    if url and _answers(url):
+        return url.rstrip("/")
+    done = subprocess.run([str(NODE_SCRIPT), "start"], capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        pytest.fail(f"could not start the local OpenSearch node:\n{done.stderr}\n{done.stdout}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def os_client(opensearch_url: str) -> OpenSearch:
+    return OpenSearch(hosts=[opensearch_url], timeout=60)
+
+
+@pytest.fixture
+def unique_name(os_client: OpenSearch) -> Iterator[Callable[[str], str]]:
+    """A factory of unique, lower-case names; every index or alias starting with one is removed."""
+    made: list[str] = []
+
+    def make(prefix: str = "t") -> str:
+        name = f"test-{prefix}-{uuid.uuid4().hex[:10]}"
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        os_client.indices.delete(index=f"{name}*", ignore_unavailable=True, expand_wildcards="all")
+        os_client.indices.delete_index_template(name=f"{name}*", ignore=[404])

@@ -1,0 +1,49 @@
+"""docker-compose.yml cannot run here (no Docker engine); this checks what it promises users."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+COMPOSE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
+NODE_POM = COMPOSE.parent / "scripts" / "opensearch-node" / "pom.xml"
+
+
+def load() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def test_opensearch_and_dashboards_pin_the_version_ci_runs() -> None:
+    services = load()["services"]
+    ci_version = "2.19.1"
+    assert f"<version>{ci_version}.0</version>" in NODE_POM.read_text()
+    assert services["opensearch"]["image"] == f"opensearchproject/opensearch:{ci_version}"
+    assert services["opensearch-dashboards"]["image"] == (
+        f"opensearchproject/opensearch-dashboards:{ci_version}"
+    )
+
+
+def test_security_is_disabled_for_local_use_and_services_are_healthchecked() -> None:
+    services = load()["services"]
+    node_env = services["opensearch"]["environment"]
+    assert node_env["DISABLE_SECURITY_PLUGIN"] == "true"
+    assert node_env["DISABLE_INSTALL_DEMO_CONFIG"] == "true"
+    assert "-Xmx1g" in node_env["OPENSEARCH_JAVA_OPTS"]
+    dash_env = services["opensearch-dashboards"]["environment"]
+    assert dash_env["DISABLE_SECURITY_DASHBOARDS_PLUGIN"] == "true"
+    for name in ("opensearch", "opensearch-dashboards"):
+        assert "healthcheck" in services[name]
+    assert services["opensearch-dashboards"]["depends_on"]["opensearch"]["condition"] == (
+        "service_healthy"
+    )
+
+
+def test_ports_and_data_volume() -> None:
+    doc = load()
+    services = doc["services"]
+    assert "9200:9200" in services["opensearch"]["ports"]
+    assert "5601:5601" in services["opensearch-dashboards"]["ports"]
+    assert "opensearch-data" in doc["volumes"]
+    assert any(v.startswith("opensearch-data:") for v in services["opensearch"]["volumes"])
+    assert "vm.max_map_count" in COMPOSE.read_text()
