@@ -1,0 +1,197 @@
+"""Stream the ids of an index in ascending order with flat memory, and merge-join id streams.
+
+Ordering assumption
+    ``iter_index_ids`` sorts on the keyword field ``id`` (doc values), which OpenSearch compares
+    as UTF-8 bytes. For valid Unicode strings UTF-8 byte order equals code point order, which is
+    exactly how Python compares ``str``; so ``sorted(ids)`` in Python (or ``sort`` with
+    ``LC_ALL=C`` on a UTF-8 file) orders feed ids the same way as the index. This holds as long as
+    the ``id`` field has no normalizer (no lowercasing) and no ``ignore_above`` shorter than the
+    ids. Uppercase sorts before lowercase ("B" < "a"). ``merge_join_missing`` checks both streams
+    and raises ``OrderingError`` the moment either goes backwards, so a mismatch can never turn
+    into wrong "missing" ids silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
+
+__all__ = [
+    "IndexedId",
+    "OrderingError",
+    "PointInTimeUnavailableError",
+    "iter_index_ids",
+    "merge_join_missing",
+]
+
+DEFAULT_FIELDS = ("updated_at", "status", "indexed_at")
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedId:
+    """One document's ``id`` and the doc values asked for (first value of each, or None)."""
+
+    id: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str) -> Any:
+        return self.values.get(name)
+
+    @property
+    def updated_at(self) -> str | None:
+        return self.values.get("updated_at")
+
+    @property
+    def status(self) -> str | None:
+        return self.values.get("status")
+
+    @property
+    def indexed_at(self) -> str | None:
+        return self.values.get("indexed_at")
+
+
+class PointInTimeUnavailableError(RuntimeError):
+    """The cluster cannot open a point in time (too old, missing index, or not permitted)."""
+
+
+class OrderingError(ValueError):
+    """A stream given to the merge join is not in ascending order."""
+
+
+def iter_index_ids(
+    client: OpenSearch,
+    index_or_alias: str,
+    *,
+    query: dict[str, Any] | None = None,
+    page_size: int = 5000,
+    keep_alive: str = "5m",
+    fields: Sequence[str] = DEFAULT_FIELDS,
+) -> Iterator[IndexedId]:
+    """Yield every document's ``id`` in ascending order, through a point in time + search_after.
+
+    ``query`` filters the documents (documents without an ``id`` field are always skipped).
+    Consecutive duplicates (the same id in two indices behind one alias) are yielded once. Memory
+    holds one page. The point in time is deleted when the iterator ends, fails or is closed.
+    """
+    pit_id = _open_pit(client, index_or_alias, keep_alive)
+    try:
+        yield from _pages(client, pit_id, query, page_size, keep_alive, fields)
+    finally:
+        _close_pit(client, pit_id)
+
+
+def _pages(
+    client: OpenSearch,
+    pit_id: str,
+    query: dict[str, Any] | None,
+    page_size: int,
+    keep_alive: str,
+    fields: Sequence[str],
+) -> Iterator[IndexedId]:
+    filters: list[dict[str, Any]] = [{"exists": {"field": "id"}}]
+    if query:
+        filters.append(query)
+    body: dict[str, Any] = {
+        "size": page_size,
+        "query": {"bool": {"filter": filters}},
+        "sort": [{"id": {"order": "asc"}}],
+        "_source": False,
+        "docvalue_fields": list(fields),
+        "track_total_hits": False,
+    }
+    last_id: str | None = None
+    while True:
+        body["pit"] = {"id": pit_id, "keep_alive": keep_alive}
+        if last_id is not None:
+            body["search_after"] = [last_id]
+        answer = client.search(body=body)
+        pit_id = answer.get("pit_id", pit_id)
+        hits = answer["hits"]["hits"]
+        for hit in hits:
+            doc_id = hit["sort"][0]
+            if doc_id == last_id:
+                continue
+            last_id = doc_id
+            yield IndexedId(doc_id, _first_values(hit.get("fields") or {}, fields))
+        if len(hits) < page_size:
+            return
+
+
+def _first_values(found: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in fields:
+        value = found.get(name)
+        values[name] = value[0] if isinstance(value, list) and value else None
+    return values
+
+
+def _open_pit(client: OpenSearch, index: str, keep_alive: str) -> str:
+    try:
+        answer = client.create_pit(index=index, params={"keep_alive": keep_alive})
+    except NotFoundError as error:
+        raise PointInTimeUnavailableError(
+            f"cannot scan {index!r}: {_reason(error)}. Check the index or alias name "
+            "(and that the schema was created)."
+        ) from None
+    except (RequestError, TransportError) as error:
+        raise PointInTimeUnavailableError(
+            f"cannot open a point in time on {index!r}: {_reason(error)}. The id scan needs "
+            "OpenSearch 2.4 or later with point-in-time search allowed (and, with the security "
+            "plugin, the point_in_time permissions for this user)."
+        ) from None
+    return str(answer["pit_id"])
+
+
+def _close_pit(client: OpenSearch, pit_id: str) -> None:
+    # It expires by itself after keep_alive; never hide the scan's own error behind this one.
+    with contextlib.suppress(TransportError):
+        client.delete_pit(body={"pit_id": [pit_id]})
+
+
+def _reason(error: TransportError) -> str:
+    info = error.info if isinstance(error.info, dict) else {}
+    detail = info.get("error")
+    if isinstance(detail, dict):
+        return f"{detail.get('type')}: {detail.get('reason')}"
+    return f"HTTP {error.status_code}: {error.error}"
+
+
+def merge_join_missing(
+    index_ids: Iterable[IndexedId], feed_ids: Iterable[str]
+) -> Iterator[IndexedId]:
+    """Index entries whose id does not occur in ``feed_ids``; both ascending, O(1) memory.
+
+    Duplicates are allowed in either stream. Raises OrderingError when a stream goes backwards
+    (which means the two sides do not sort the same way: see the module docstring).
+    """
+    feed = iter(feed_ids)
+    previous_feed: str | None = None
+    current_feed = _next_feed(feed, previous_feed)
+    previous_index: str | None = None
+    for entry in index_ids:
+        if previous_index is not None and entry.id < previous_index:
+            raise OrderingError(
+                f"index ids go backwards: {entry.id!r} after {previous_index!r}; the index scan "
+                "must be sorted on the keyword id field"
+            )
+        previous_index = entry.id
+        while current_feed is not None and current_feed < entry.id:
+            previous_feed = current_feed
+            current_feed = _next_feed(feed, previous_feed)
+        if current_feed != entry.id:
+            yield entry
+
+
+def _next_feed(feed: Iterator[str], previous: str | None) -> str | None:
+    value = next(feed, None)
+    if value is not None and previous is not None and value < previous:
+        raise OrderingError(
+            f"feed ids go backwards: {value!r} after {previous!r}; sort them with plain code "
+            "point order (Python sorted(), or `LC_ALL=C sort`) before the merge join"
+        )
+    return value

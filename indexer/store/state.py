@@ -1,0 +1,510 @@
+"""Bookkeeping in OpenSearch: state documents (optimistic concurrency), a lease lock, run records.
+
+State documents
+    ``StateStore`` keeps one plain dict per key in the state index (``<base>-indexer-state``). The
+    dict is stored unchanged under ``data``; the stored document is
+    ``{"key": <key>, "saved_at": <ISO time>, "data": {...}}``, so the state index mapping only needs
+    ``key`` (keyword), ``saved_at`` (date) and ``data`` (object, ``enabled: false``). Every save
+    names the version it read (``if_seq_no`` / ``if_primary_term``); a concurrent writer makes it
+    fail with ``StateConflictError`` instead of silently overwriting. Reads are GETs by id, which
+    are realtime: no refresh is needed.
+
+    Keys the sync flows keep (each a plain dict; this module imposes no schema):
+    ``"sync"`` (``last_run_started_at``, ``last_sweep_at``, ``backfill_completed_at``, ...),
+    ``"backfill"`` (``cursor``, ``started_at``, ``pages``, ...), ``"resync"`` (...), and the
+    lease lock ``"sync-lock"``.
+
+Lease lock
+    ``LeaseLock`` is a state document ``{"owner", "acquired_at", "renewed_at", "expires_at"}``. A
+    holder renews it before ``expires_at``; anyone may take over a lease whose ``expires_at`` has
+    passed, and because the takeover is a conditional write, two takers cannot both win. Expiry
+    compares the taker's clock with the holder's: keep clocks in sync (NTP) and the TTL well above
+    the skew.
+
+Run records
+    ``RunRecorder`` writes one document per run to ``<base>-indexer-runs``. Parameter values whose
+    names look secret (api key, token, password, ...) are replaced by ``"***"`` before storing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import ConflictError, NotFoundError
+
+__all__ = [
+    "DEFAULT_LOCK_NAME",
+    "LeaseLock",
+    "LockHeldError",
+    "LockHolder",
+    "LockLostError",
+    "RunRecorder",
+    "StateConflictError",
+    "StateStore",
+    "Versioned",
+    "default_owner",
+    "force_unlock",
+]
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+DEFAULT_LOCK_NAME = "sync-lock"
+MAX_ERRORS_KEPT = 50
+MAX_ERROR_CHARS = 2000
+SECRET_NAME = re.compile(r"(api[_-]?key|secret|passw|token|authori[sz]ation|credential)", re.I)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_iso(moment: datetime) -> str:
+    """UTC ISO 8601 with milliseconds and ``Z`` (what OpenSearch date fields parse)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# State documents
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Versioned(Generic[T]):
+    """A value with the sequence number and primary term it was read or written at."""
+
+    doc: T
+    seq_no: int
+    primary_term: int
+
+
+class StateConflictError(RuntimeError):
+    """Someone else wrote the state document between our read and our write."""
+
+    def __init__(self, index: str, key: str, detail: str) -> None:
+        self.index = index
+        self.key = key
+        super().__init__(
+            f"state {key!r} in index {index!r} was changed by another writer ({detail}); "
+            "another run is probably active: check `status` and the lock holder, then re-run."
+        )
+
+
+class StateStore:
+    """Plain-dict state documents by key, with optimistic concurrency."""
+
+    def __init__(self, client: OpenSearch, state_index: str, *, clock: Clock = utc_now) -> None:
+        self.client = client
+        self.index = state_index
+        self.clock = clock
+
+    def load(self, key: str) -> Versioned[dict[str, Any]] | None:
+        """The state for ``key`` with its version, or None when absent (or the index is)."""
+        try:
+            answer = self.client.get(index=self.index, id=key)
+        except NotFoundError:
+            return None
+        if not answer.get("found"):
+            return None
+        source = answer.get("_source") or {}
+        return Versioned(dict(source.get("data") or {}), answer["_seq_no"], answer["_primary_term"])
+
+    def save(
+        self,
+        key: str,
+        doc: Mapping[str, Any],
+        *,
+        expected: Versioned[dict[str, Any]] | None,
+    ) -> Versioned[dict[str, Any]]:
+        """Write ``doc`` for ``key`` if it is still at version ``expected``.
+
+        ``expected=None`` means "must not exist yet" (a create). Raises StateConflictError when
+        the stored version differs. Returns the new version, to pass as ``expected`` next time.
+        """
+        body = {"key": key, "saved_at": to_iso(self.clock()), "data": dict(doc)}
+        params: dict[str, Any]
+        if expected is None:
+            params = {"op_type": "create"}
+        else:
+            params = {"if_seq_no": expected.seq_no, "if_primary_term": expected.primary_term}
+        try:
+            answer = self.client.index(index=self.index, id=key, body=body, params=params)
+        except ConflictError as conflict:
+            raise StateConflictError(self.index, key, _conflict_detail(conflict)) from None
+        return Versioned(dict(doc), answer["_seq_no"], answer["_primary_term"])
+
+    def delete(self, key: str, *, expected: Versioned[dict[str, Any]] | None = None) -> bool:
+        """Delete ``key`` (only at version ``expected`` when given). False when it was absent."""
+        params: dict[str, Any] = {}
+        if expected is not None:
+            params = {"if_seq_no": expected.seq_no, "if_primary_term": expected.primary_term}
+        try:
+            self.client.delete(index=self.index, id=key, params=params)
+        except NotFoundError:
+            return False
+        except ConflictError as conflict:
+            raise StateConflictError(self.index, key, _conflict_detail(conflict)) from None
+        return True
+
+
+def _conflict_detail(conflict: ConflictError) -> str:
+    info = conflict.info if isinstance(conflict.info, dict) else {}
+    error = info.get("error") if isinstance(info.get("error"), dict) else {}
+    return str(error.get("reason") or conflict.error)
+
+
+# ---------------------------------------------------------------------------------------------
+# Lease lock
+# ---------------------------------------------------------------------------------------------
+
+
+def default_owner() -> str:
+    """``host:pid:random`` — unique per lock object, readable for an operator."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True, slots=True)
+class LockHolder:
+    """Who holds a lease and until when (``expired`` as seen by the reader's clock)."""
+
+    owner: str
+    acquired_at: datetime
+    renewed_at: datetime
+    expires_at: datetime
+    expired: bool
+
+
+class LockHeldError(RuntimeError):
+    """Another live run holds the lease."""
+
+    def __init__(self, name: str, holder: LockHolder) -> None:
+        self.holder = holder
+        self.expires_at = holder.expires_at
+        super().__init__(
+            f"another run holds the lock {name!r} since {to_iso(holder.acquired_at)}, owner "
+            f"{holder.owner} (lease renewed {to_iso(holder.renewed_at)}, expires "
+            f"{to_iso(holder.expires_at)}); wait for it to finish, or --force-unlock if it is dead."
+        )
+
+
+class LockLostError(RuntimeError):
+    """Our lease was taken over (it expired, or someone forced the lock)."""
+
+    def __init__(self, name: str, owner: str, now_held_by: str | None) -> None:
+        self.now_held_by = now_held_by
+        taker = f"now held by {now_held_by}" if now_held_by else "now released or removed"
+        super().__init__(
+            f"lost the lock {name!r} held by {owner} ({taker}): the lease expired before it was "
+            "renewed or someone forced the lock. Stop writing; the state of this run was not "
+            "saved past its last checkpoint. Re-run when the other run is done."
+        )
+
+
+class LeaseLock:
+    """A lease-based lock stored as a state document, taken and renewed by conditional writes."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        name: str = DEFAULT_LOCK_NAME,
+        owner: str | None = None,
+        ttl: timedelta = timedelta(minutes=5),
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.owner = owner or default_owner()
+        self.ttl = ttl
+        self.clock = clock or store.clock
+        self._version: Versioned[dict[str, Any]] | None = None
+        self._heartbeat: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._heartbeat_error: BaseException | None = None
+
+    # -- status ---------------------------------------------------------------------------------
+
+    @property
+    def held(self) -> bool:
+        """Whether this object believes it holds the lease (as of its last write)."""
+        return self._version is not None
+
+    def holder(self) -> LockHolder | None:
+        """The current holder, or None when the lock is free (released or never taken)."""
+        return _holder_of(self.store.load(self.name), self.clock())
+
+    # -- acquire / renew / release --------------------------------------------------------------
+
+    def acquire(self) -> None:
+        """Take the lease, or raise LockHeldError naming the live holder."""
+        current = self.store.load(self.name)
+        now = self.clock()
+        holder = _holder_of(current, now)
+        if holder is not None and not holder.expired and holder.owner != self.owner:
+            raise LockHeldError(self.name, holder)
+        acquired_at = holder.acquired_at if holder and holder.owner == self.owner else now
+        try:
+            self._version = self.store.save(
+                self.name, self._lease(acquired_at, now), expected=current
+            )
+        except StateConflictError:
+            winner = self.holder()
+            if winner is None:  # released or forced between our read and write: try once more
+                return self._acquire_free()
+            raise LockHeldError(self.name, winner) from None
+        return None
+
+    def _acquire_free(self) -> None:
+        current = self.store.load(self.name)
+        now = self.clock()
+        holder = _holder_of(current, now)
+        if holder is not None and not holder.expired:
+            raise LockHeldError(self.name, holder)
+        try:
+            self._version = self.store.save(self.name, self._lease(now, now), expected=current)
+        except StateConflictError:
+            winner = self.holder()
+            if winner is None:
+                raise
+            raise LockHeldError(self.name, winner) from None
+
+    def renew(self) -> None:
+        """Extend the lease by ``ttl`` from now; raise LockLostError if it is no longer ours."""
+        if self._version is None:
+            raise LockLostError(self.name, self.owner, _owner_or_none(self.holder()))
+        now = self.clock()
+        acquired_at = from_iso(self._version.doc["acquired_at"])
+        try:
+            self._version = self.store.save(
+                self.name, self._lease(acquired_at, now), expected=self._version
+            )
+        except StateConflictError:
+            self._version = None
+            raise LockLostError(self.name, self.owner, _owner_or_none(self.holder())) from None
+
+    def release(self) -> None:
+        """Give the lease back (a no-op when it is no longer ours)."""
+        self.stop_heartbeat()
+        if self._version is None:
+            return
+        released = {"owner": None, "released_by": self.owner, "released_at": to_iso(self.clock())}
+        try:
+            self.store.save(self.name, released, expected=self._version)
+        except StateConflictError:
+            pass  # taken over or forced meanwhile: nothing of ours to release
+        finally:
+            self._version = None
+
+    @staticmethod
+    def force_unlock(store: StateStore, name: str = DEFAULT_LOCK_NAME) -> LockHolder | None:
+        """Remove the lock whoever holds it; returns the holder that was removed (if any)."""
+        return force_unlock(store, name)
+
+    # -- heartbeat ------------------------------------------------------------------------------
+
+    def start_heartbeat(self, interval: timedelta | None = None) -> None:
+        """Renew from a daemon thread every ``interval`` (default ttl/3); see ``check()``."""
+        if self._heartbeat is not None:
+            return
+        seconds = (interval or self.ttl / 3).total_seconds()
+        self._stop.clear()
+        self._heartbeat = threading.Thread(
+            target=self._beat, args=(seconds,), name=f"lease-{self.name}", daemon=True
+        )
+        self._heartbeat.start()
+
+    def stop_heartbeat(self) -> None:
+        if self._heartbeat is None:
+            return
+        self._stop.set()
+        if self._heartbeat is not threading.current_thread():
+            self._heartbeat.join()
+        self._heartbeat = None
+
+    def check(self) -> None:
+        """Raise the error the heartbeat met (LockLostError, connection error), if any."""
+        if self._heartbeat_error is not None:
+            raise self._heartbeat_error
+
+    def _beat(self, seconds: float) -> None:
+        while not self._stop.wait(seconds):
+            try:
+                self.renew()
+            except Exception as error:  # handed to the main thread through check()
+                self._heartbeat_error = error
+                return
+
+    # -- context manager ------------------------------------------------------------------------
+
+    def __enter__(self) -> LeaseLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def _lease(self, acquired_at: datetime, now: datetime) -> dict[str, Any]:
+        return {
+            "owner": self.owner,
+            "acquired_at": to_iso(acquired_at),
+            "renewed_at": to_iso(now),
+            "expires_at": to_iso(now + self.ttl),
+        }
+
+
+def force_unlock(store: StateStore, name: str = DEFAULT_LOCK_NAME) -> LockHolder | None:
+    """Remove the lock ``name`` whoever holds it; returns the holder that was removed (if any)."""
+    current = store.load(name)
+    holder = _holder_of(current, store.clock())
+    store.delete(name)
+    return holder
+
+
+def _holder_of(current: Versioned[dict[str, Any]] | None, now: datetime) -> LockHolder | None:
+    if current is None or not current.doc.get("owner"):
+        return None
+    doc = current.doc
+    expires_at = from_iso(doc["expires_at"])
+    return LockHolder(
+        owner=str(doc["owner"]),
+        acquired_at=from_iso(doc["acquired_at"]),
+        renewed_at=from_iso(doc.get("renewed_at") or doc["acquired_at"]),
+        expires_at=expires_at,
+        expired=expires_at <= now,
+    )
+
+
+def _owner_or_none(holder: LockHolder | None) -> str | None:
+    return holder.owner if holder else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Run records
+# ---------------------------------------------------------------------------------------------
+
+OUTCOME_RUNNING = "running"
+OUTCOME_SUCCESS = "success"
+OUTCOME_FAILED = "failed"
+OUTCOME_INTERRUPTED = "interrupted"
+
+
+def redact(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``params`` with secret-looking values replaced by ``"***"`` (recursively)."""
+    clean: dict[str, Any] = {}
+    for name, value in params.items():
+        if SECRET_NAME.search(str(name)):
+            clean[name] = "***" if value is not None else None
+        elif isinstance(value, Mapping):
+            clean[name] = redact(value)
+        else:
+            clean[name] = value
+    return clean
+
+
+class RunRecorder:
+    """One document per run in the runs index: what ran, when, how it ended, with what counts.
+
+    Document: ``run_id``, ``kind``, ``params`` (secrets redacted), ``started_at``, ``outcome``
+    ("running", then "success" | "failed" | "interrupted" or any word the caller uses), ``host``,
+    ``pid``; after ``finish``: ``ended_at``, ``duration_ms``, ``counts`` (dict of numbers),
+    ``errors`` (at most 50 strings of at most 2000 characters), ``credits_balance``.
+    Writes refresh the index so ``last_runs`` sees them at once (runs are rare).
+    """
+
+    def __init__(self, client: OpenSearch, runs_index: str, *, clock: Clock = utc_now) -> None:
+        self.client = client
+        self.index = runs_index
+        self.clock = clock
+
+    def start(self, kind: str, params: Mapping[str, Any] | None = None) -> str:
+        started = self.clock()
+        run_id = f"{started.strftime('%Y%m%dT%H%M%S')}-{kind}-{uuid.uuid4().hex[:8]}"
+        document = {
+            "run_id": run_id,
+            "kind": kind,
+            "params": redact(params or {}),
+            "started_at": to_iso(started),
+            "outcome": OUTCOME_RUNNING,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+        self.client.index(
+            index=self.index,
+            id=run_id,
+            body=document,
+            params={"op_type": "create", "refresh": "true"},
+        )
+        return run_id
+
+    def finish(
+        self,
+        run_id: str,
+        outcome: str,
+        counts: Mapping[str, Any] | None = None,
+        errors: list[str] | None = None,
+        credits_balance: float | None = None,
+    ) -> dict[str, Any]:
+        """Record the end of ``run_id``; returns the complete run document."""
+        record = self.get(run_id)
+        if record is None:
+            raise KeyError(
+                f"no run {run_id!r} in index {self.index!r}; start() it first (or check the index)"
+            )
+        ended = self.clock()
+        update = {
+            "outcome": outcome,
+            "ended_at": to_iso(ended),
+            "duration_ms": int((ended - from_iso(record["started_at"])).total_seconds() * 1000),
+            "counts": dict(counts or {}),
+            "errors": [str(error)[:MAX_ERROR_CHARS] for error in (errors or [])[:MAX_ERRORS_KEPT]],
+            "credits_balance": credits_balance,
+        }
+        self.client.update(
+            index=self.index, id=run_id, body={"doc": update}, params={"refresh": "true"}
+        )
+        return {**record, **update}
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.client.get(index=self.index, id=run_id)["_source"])
+        except NotFoundError:
+            return None
+
+    def last_runs(self, n: int = 10, *, kind: str | None = None) -> list[dict[str, Any]]:
+        """The ``n`` most recent runs, newest first (optionally of one kind)."""
+        query: dict[str, Any] = {"term": {"kind": kind}} if kind else {"match_all": {}}
+        return self._search(query, n)
+
+    def last_successful(self, kind: str) -> dict[str, Any] | None:
+        """The most recent run of ``kind`` that finished with outcome "success"."""
+        query = {
+            "bool": {"filter": [{"term": {"kind": kind}}, {"term": {"outcome": OUTCOME_SUCCESS}}]}
+        }
+        runs = self._search(query, 1)
+        return runs[0] if runs else None
+
+    def _search(self, query: dict[str, Any], size: int) -> list[dict[str, Any]]:
+        body = {"query": query, "size": size, "sort": [{"started_at": "desc"}]}
+        try:
+            answer = self.client.search(index=self.index, body=body)
+        except NotFoundError:
+            return []
+        return [dict(hit["_source"]) for hit in answer["hits"]["hits"]]
