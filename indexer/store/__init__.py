@@ -1,0 +1,1 @@
+"""The OpenSearch side: connection, index layout (schema), bulk writes, state, scans."""
