@@ -1,0 +1,106 @@
+"""``jobo-indexer init`` and ``jobo-indexer migrate``: create and evolve the index layout."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from opensearchpy.exceptions import OpenSearchException
+
+from indexer.cli import main
+from indexer.errors import ExitCode
+from indexer.store.connection import DEFAULT_URL, ConnectionSettingsError, connect
+from indexer.store.schema import SchemaError, init_index, migrate
+
+_url_option = click.option(
+    "--opensearch-url",
+    envvar="OPENSEARCH_URL",
+    default=DEFAULT_URL,
+    show_default=True,
+    help="OpenSearch base URL, credentials allowed as user:pass@ (env OPENSEARCH_URL).",
+)
+_base_option = click.option(
+    "--index",
+    "base",
+    default="jobs",
+    show_default=True,
+    help="Base name: aliases <base>, <base>-all, <base>-write; indices <base>-v<N>-<time>.",
+)
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+
+
+def _fail(message: str, code: ExitCode) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(int(code))
+
+
+def _emit(summary: dict[str, Any], lines: list[str], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary, sort_keys=True))
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+@main.command()
+@_url_option
+@_base_option
+@_json_option
+def init(opensearch_url: str, base: str, as_json: bool) -> None:
+    """Create the index template, the first index, its aliases and the bookkeeping indices.
+
+    Idempotent: a second run changes nothing and says so. When the live mapping differs from
+    mappings/, says so and how to migrate (exit code 0: the layout is usable).
+    """
+    try:
+        report = init_index(connect(opensearch_url), base)
+    except SchemaError as error:
+        _fail(str(error), error.exit_code)
+        return
+    except ConnectionSettingsError as error:
+        _fail(str(error), ExitCode.USAGE)
+        return
+    except OpenSearchException as error:
+        _fail(f"OpenSearch at the given URL failed: {error}", ExitCode.OPENSEARCH_FAILED)
+        return
+    lines = list(report.actions)
+    if not report.changed:
+        lines.append(f"nothing to change: {base} is initialised (live index {report.live_index})")
+    lines.extend(f"drift: {note}" for note in report.drift)
+    _emit(report.as_dict(), lines, as_json)
+
+
+@main.command(name="migrate")
+@_url_option
+@_base_option
+@click.option("--delete-old", is_flag=True, help="Delete the previous index after the flip.")
+@_json_option
+def migrate_command(opensearch_url: str, base: str, delete_old: bool, as_json: bool) -> None:
+    """Rebuild the job index from mappings/ and flip the aliases atomically.
+
+    Writes go to the new index from the start (the write alias moves first); documents are copied
+    with external versions so no newer write is overwritten; readers switch in one atomic alias
+    change. The old index is kept unless --delete-old.
+    """
+    progress = None if as_json else click.echo
+    try:
+        report = migrate(connect(opensearch_url), base, delete_old=delete_old, progress=progress)
+    except SchemaError as error:
+        _fail(str(error), error.exit_code)
+        return
+    except ConnectionSettingsError as error:
+        _fail(str(error), ExitCode.USAGE)
+        return
+    except OpenSearchException as error:
+        _fail(f"OpenSearch at the given URL failed: {error}", ExitCode.OPENSEARCH_FAILED)
+        return
+    kept = "deleted" if report.deleted_old else "kept (delete it with --delete-old later)"
+    lines = [
+        f"copied {report.copied} documents ({report.kept_newer} already newer in the new index, "
+        f"{report.catch_up_passes} catch-up passes) in {report.duration_ms} ms",
+        f"{report.new_index} now serves {base}, {base}-all, {base}-write; "
+        f"{report.old_index} {kept}",
+    ]
+    _emit(report.as_dict(), lines, as_json)
