@@ -98,13 +98,15 @@ class DeleteOp:
 class DeadLetter:
     """A job rejected before indexing (for example by the transform), written to the dead letters.
 
-    ``stage`` names where it failed ("transform", "index", ...); ``raw`` is the job as received.
+    ``stage`` names where it failed ("transform", "index", ...); ``raw`` is the job as received;
+    ``field`` optionally names the offending field.
     """
 
     id: str
     reason: str
     stage: str
     raw: dict[str, Any] | None = None
+    field: str | None = None
 
 
 Operation = IndexOp | ExpireOp | DeleteOp | DeadLetter
@@ -315,14 +317,22 @@ def _encode(op: IndexOp | ExpireOp | DeleteOp) -> _Encoded:
     return _Encoded(op, next(iter(action)), data)
 
 
-def _encode_dead_letter(letter: DeadLetter, target_index: str, at: str) -> _Encoded:
+def _encode_dead_letter(
+    letter: DeadLetter, target_index: str, at: str, run_id: str | None
+) -> _Encoded:
+    """One dead-letter document (mappings/dead-letters.json), ``_id`` = ``<stage>:<job id>``.
+
+    The same job failing again at the same stage replaces its previous dead letter.
+    """
     action = {"index": {"_id": f"{letter.stage}:{letter.id}"}}
     document = {
         "id": letter.id,
         "reason": letter.reason,
         "stage": letter.stage,
+        "field": letter.field,
         "index": target_index,
-        "raw": letter.raw,
+        "run_id": run_id,
+        "job": letter.raw,
         "at": at,
     }
     data = orjson.dumps(action) + b"\n" + orjson.dumps(document) + b"\n"
@@ -374,7 +384,8 @@ class BulkWriter:
     ``max_retries`` bounds both whole-request retries (per request) and item-retry rounds (per
     chunk). ``sleep`` is injectable so callers can observe or shorten waits. ``refresh`` is passed
     to ``_bulk`` (False, True or "wait_for"). ``timeout`` is the ``_bulk`` ``timeout`` parameter:
-    how long a shard operation waits for an unavailable shard before it answers 503.
+    how long a shard operation waits for an unavailable shard before it answers 503. ``run_id``
+    is stored in each dead letter.
     """
 
     def __init__(
@@ -391,6 +402,7 @@ class BulkWriter:
         sleep: Callable[[float], None] = time.sleep,
         refresh: bool | str = False,
         timeout: str | None = None,
+        run_id: str | None = None,
     ) -> None:
         if max_docs < 1 or max_bytes < 1 or max_retries < 0:
             raise ValueError(
@@ -408,6 +420,7 @@ class BulkWriter:
         self.sleep = sleep
         self.refresh = refresh
         self.timeout = timeout
+        self.run_id = run_id
         self._random = random.Random()
         self._random_lock = threading.Lock()
 
@@ -488,7 +501,7 @@ class BulkWriter:
                 result,
             )
         at = now_iso()
-        encoded = [_encode_dead_letter(letter, self.index, at) for letter in letters]
+        encoded = [_encode_dead_letter(letter, self.index, at, self.run_id) for letter in letters]
         path = self._path(self.dead_letter_index)
         for chunk in chunk_encoded(encoded, max_docs=self.max_docs, max_bytes=self.max_bytes):
             for done, item in self._send_with_item_retries(chunk, path, result):

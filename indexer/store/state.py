@@ -2,9 +2,9 @@
 
 State documents
     ``StateStore`` keeps one plain dict per key in the state index (``<base>-indexer-state``). The
-    dict is stored unchanged under ``data``; the stored document is
-    ``{"key": <key>, "saved_at": <ISO time>, "data": {...}}``, so the state index mapping only needs
-    ``key`` (keyword), ``saved_at`` (date) and ``data`` (object, ``enabled: false``). Every save
+    dict is stored unchanged under ``value``; the stored document is
+    ``{"key": <key>, "kind": "state" | "lock", "updated_at": <ISO time>, "value": {...}}``
+    (mappings/indexer-state.json: ``value`` is an object with ``enabled: false``). Every save
     names the version it read (``if_seq_no`` / ``if_primary_term``); a concurrent writer makes it
     fail with ``StateConflictError`` instead of silently overwriting. Reads are GETs by id, which
     are realtime: no refresh is needed.
@@ -120,7 +120,8 @@ class StateStore:
         if not answer.get("found"):
             return None
         source = answer.get("_source") or {}
-        return Versioned(dict(source.get("data") or {}), answer["_seq_no"], answer["_primary_term"])
+        value = dict(source.get("value") or {})
+        return Versioned(value, answer["_seq_no"], answer["_primary_term"])
 
     def save(
         self,
@@ -128,13 +129,14 @@ class StateStore:
         doc: Mapping[str, Any],
         *,
         expected: Versioned[dict[str, Any]] | None,
+        kind: str = "state",
     ) -> Versioned[dict[str, Any]]:
         """Write ``doc`` for ``key`` if it is still at version ``expected``.
 
         ``expected=None`` means "must not exist yet" (a create). Raises StateConflictError when
         the stored version differs. Returns the new version, to pass as ``expected`` next time.
         """
-        body = {"key": key, "saved_at": to_iso(self.clock()), "data": dict(doc)}
+        body = {"key": key, "kind": kind, "updated_at": to_iso(self.clock()), "value": dict(doc)}
         params: dict[str, Any]
         if expected is None:
             params = {"op_type": "create"}
@@ -258,7 +260,7 @@ class LeaseLock:
         acquired_at = holder.acquired_at if holder and holder.owner == self.owner else now
         try:
             self._version = self.store.save(
-                self.name, self._lease(acquired_at, now), expected=current
+                self.name, self._lease(acquired_at, now), expected=current, kind="lock"
             )
         except StateConflictError:
             winner = self.holder()
@@ -274,7 +276,9 @@ class LeaseLock:
         if holder is not None and not holder.expired:
             raise LockHeldError(self.name, holder)
         try:
-            self._version = self.store.save(self.name, self._lease(now, now), expected=current)
+            self._version = self.store.save(
+                self.name, self._lease(now, now), expected=current, kind="lock"
+            )
         except StateConflictError:
             winner = self.holder()
             if winner is None:
@@ -289,7 +293,7 @@ class LeaseLock:
         acquired_at = from_iso(self._version.doc["acquired_at"])
         try:
             self._version = self.store.save(
-                self.name, self._lease(acquired_at, now), expected=self._version
+                self.name, self._lease(acquired_at, now), expected=self._version, kind="lock"
             )
         except StateConflictError:
             self._version = None
@@ -302,7 +306,7 @@ class LeaseLock:
             return
         released = {"owner": None, "released_by": self.owner, "released_at": to_iso(self.clock())}
         try:
-            self.store.save(self.name, released, expected=self._version)
+            self.store.save(self.name, released, expected=self._version, kind="lock")
         except StateConflictError:
             pass  # taken over or forced meanwhile: nothing of ours to release
         finally:
@@ -425,7 +429,8 @@ class RunRecorder:
     Document: ``run_id``, ``kind``, ``params`` (secrets redacted), ``started_at``, ``outcome``
     ("running", then "success" | "failed" | "interrupted" or any word the caller uses), ``host``,
     ``pid``; after ``finish``: ``ended_at``, ``duration_ms``, ``counts`` (dict of numbers),
-    ``errors`` (at most 50 strings of at most 2000 characters), ``credits_balance``.
+    ``errors`` (at most 50 strings of at most 2000 characters), ``error_count`` (all of them),
+    ``credits_balance``, ``message``, ``exit_code``.
     Writes refresh the index so ``last_runs`` sees them at once (runs are rare).
     """
 
@@ -461,6 +466,9 @@ class RunRecorder:
         counts: Mapping[str, Any] | None = None,
         errors: list[str] | None = None,
         credits_balance: float | None = None,
+        *,
+        message: str | None = None,
+        exit_code: int | None = None,
     ) -> dict[str, Any]:
         """Record the end of ``run_id``; returns the complete run document."""
         record = self.get(run_id)
@@ -475,7 +483,10 @@ class RunRecorder:
             "duration_ms": int((ended - from_iso(record["started_at"])).total_seconds() * 1000),
             "counts": dict(counts or {}),
             "errors": [str(error)[:MAX_ERROR_CHARS] for error in (errors or [])[:MAX_ERRORS_KEPT]],
+            "error_count": len(errors or []),
             "credits_balance": credits_balance,
+            "message": message,
+            "exit_code": exit_code,
         }
         self.client.update(
             index=self.index, id=run_id, body={"doc": update}, params={"refresh": "true"}
