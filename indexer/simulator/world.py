@@ -540,6 +540,11 @@ class World:
         with self.lock:
             return {"active_jobs": len(self._active), "expired_jobs": len(self._expired)}
 
+    def expiry_times(self) -> dict[str, int]:
+        """Expired job id -> expired_at in epoch ms (an oracle for tests)."""
+        with self.lock:
+            return {r.id: r.expired_ms or 0 for r in self._expired}
+
     def active_ids(self) -> list[str]:
         with self.lock:
             return [r.id for r in self._active]
