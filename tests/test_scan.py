@@ -1,0 +1,134 @@
+"""The id scan on the real node: order, completeness, doc values, filters, the PIT's lifetime."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from opensearchpy import OpenSearch
+
+from indexer.store.bulk import BulkWriter, IndexOp
+from indexer.store.scan import (
+    PointInTimeUnavailableError,
+    iter_index_ids,
+    merge_join_missing,
+)
+
+pytestmark = pytest.mark.integration
+
+INDEX_BODY = {
+    "settings": {"number_of_shards": 2, "number_of_replicas": 0, "refresh_interval": "-1"},
+    "mappings": {
+        "dynamic": "strict",
+        "properties": {
+            "id": {"type": "keyword"},
+            "updated_at": {"type": "date"},
+            "status": {"type": "keyword"},
+            "indexed_at": {"type": "date"},
+        },
+    },
+}
+UNUSUAL_IDS = ["ABC", "abc", "Zebra", "zebra", "é", "É", "日本語", "ß", "😀", "0", "-x", "a b"]
+
+
+def fill(client: OpenSearch, index: str, ids: list[str]) -> None:
+    def op(number: int, job_id: str) -> IndexOp:
+        document = {
+            "id": job_id,
+            "updated_at": 1_700_000_000_000 + number,
+            "status": "expired" if number % 10 == 0 else "active",
+            "indexed_at": "2025-01-01T00:00:00Z",
+        }
+        return IndexOp(job_id, 1, document)
+
+    result = BulkWriter(client, index=index, dead_letter_index=None, max_docs=5000).write(
+        op(n, job_id) for n, job_id in enumerate(ids)
+    )
+    assert result.indexed == len(ids)
+    client.indices.refresh(index=index)
+
+
+def open_pits(client: OpenSearch) -> set[str]:
+    return {pit["pit_id"] for pit in client.get_all_pits().get("pits", [])}
+
+
+@pytest.fixture(scope="module")
+def big_index(os_client: OpenSearch) -> Iterator[tuple[str, list[str]]]:
+    """20,000 documents: uuids (some upper-cased) and a few unusual ids."""
+    name = f"test-scan-{uuid.uuid4().hex[:10]}"
+    rng = random.Random(42)
+    ids = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(20_000 - len(UNUSUAL_IDS))]
+    ids = [i.upper() if n % 7 == 0 else i for n, i in enumerate(ids)] + UNUSUAL_IDS
+    os_client.indices.create(index=name, body=INDEX_BODY)
+    try:
+        fill(os_client, name, ids)
+        yield name, ids
+    finally:
+        os_client.indices.delete(index=name, ignore_unavailable=True)
+
+
+def test_scan_yields_every_id_once_in_sorted_order_and_deletes_its_pit(
+    os_client: OpenSearch, big_index: tuple[str, list[str]]
+) -> None:
+    name, ids = big_index
+    before = open_pits(os_client)
+    scan = iter_index_ids(os_client, name, page_size=3000)
+    first = next(scan)
+    during = open_pits(os_client) - before
+    scanned = [first, *scan]
+
+    assert [entry.id for entry in scanned] == sorted(ids)
+    assert len(during) == 1
+    assert not (during & open_pits(os_client))
+    by_id = {entry.id: entry for entry in scanned}
+    assert by_id["ABC"].status in {"active", "expired"}
+    assert by_id[ids[0]].updated_at == "2023-11-14T22:13:20.000Z"
+    assert by_id[ids[0]].indexed_at == "2025-01-01T00:00:00.000Z"
+
+
+def test_scan_with_a_query_and_an_abandoned_iterator_still_frees_the_pit(
+    os_client: OpenSearch, big_index: tuple[str, list[str]]
+) -> None:
+    name, ids = big_index
+    expired = [
+        entry.id
+        for entry in iter_index_ids(
+            os_client, name, query={"term": {"status": "expired"}}, fields=("status",)
+        )
+    ]
+    assert expired == sorted(job_id for n, job_id in enumerate(ids) if n % 10 == 0)
+
+    before = open_pits(os_client)
+    scan = iter_index_ids(os_client, name, page_size=100)
+    next(scan)
+    assert len(open_pits(os_client) - before) == 1
+    scan.close()
+    assert not (open_pits(os_client) - before)
+
+
+def test_merge_join_over_the_real_scan_finds_ids_absent_from_the_feed(
+    os_client: OpenSearch, big_index: tuple[str, list[str]]
+) -> None:
+    name, ids = big_index
+    rng = random.Random(3)
+    gone = set(rng.sample(ids, 500)) | {"É", "ABC", "😀"}
+    feed = sorted(set(ids) - gone)
+    feed_with_extras = sorted([*feed, "new-1", "NEW-2", "ü-new"])
+
+    absent = merge_join_missing(iter_index_ids(os_client, name), iter(feed_with_extras))
+    assert [entry.id for entry in absent] == sorted(gone)
+
+
+def test_scanning_an_absent_index_says_so(os_client: OpenSearch) -> None:
+    with pytest.raises(PointInTimeUnavailableError, match="no-such-index-here"):
+        list(iter_index_ids(os_client, "no-such-index-here"))
+
+
+def test_an_empty_index_yields_nothing(
+    os_client: OpenSearch, unique_name: Callable[[str], str]
+) -> None:
+    name = unique_name("empty")
+    os_client.indices.create(index=name, body=INDEX_BODY)
+    assert list(iter_index_ids(os_client, name)) == []
