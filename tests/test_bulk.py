@@ -14,6 +14,7 @@ import pytest
 from opensearchpy import OpenSearch
 
 from indexer.store.bulk import (
+    BulkResult,
     BulkWriteError,
     BulkWriter,
     DeadLetter,
@@ -360,3 +361,29 @@ def test_write_block_raises_index_blocked_at_once(
     assert err.value.index == indices[0]
     assert "FORBIDDEN/8/index write" in str(err.value)
     assert err.value.result.requests == 1
+
+
+def test_one_writer_shared_by_threads_keeps_separate_results(
+    os_client: OpenSearch, indices: tuple[str, str]
+) -> None:
+    bulk = writer(os_client, indices, max_docs=50)
+    results: list[Any] = [None] * 4
+
+    def work(worker: int) -> None:
+        ops = [job(f"w{worker}-{i}", T0 + worker) for i in range(300)]
+        ops += [job(f"shared-{i}", T0) for i in range(20)]  # every worker also sends these
+        results[worker] = bulk.write(ops)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert all(result.acknowledged == 320 for result in results)
+    total = BulkResult()
+    for result in results:
+        total.merge(result)
+    assert total.indexed + total.unchanged == 4 * 320
+    assert total.unchanged == 3 * 20  # each shared job lands once, the other three conflict
+    assert os_client.count(index=indices[0])["count"] == 4 * 300 + 20
