@@ -80,7 +80,9 @@ class ExpireOp:
 
     The update bumps the internal version by one, so a replay of the same ``updated_at`` then
     conflicts (stays expired) while a repost with a newer ``updated_at`` wins. Expiring a job that
-    is already expired with the same ``expired_at`` is a noop (``unchanged``).
+    is already expired with the same ``expired_at`` is a noop (``unchanged``); a different
+    ``expired_at`` overwrites it (and bumps the version again). Edge: each applied expiry adds 1 to
+    the version, so a repost whose ``updated_at`` is only that many milliseconds newer conflicts.
     """
 
     id: str
