@@ -88,18 +88,34 @@ class InvalidJob(ValueError):  # noqa: N818 (the name the pipeline and the dead 
 
 def parse_timestamp(value: str) -> datetime:
     """ISO 8601 -> aware UTC datetime; a timestamp without an offset is taken as UTC."""
-    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    text = value[:-1] + "+00:00" if value[-1:] in ("Z", "z") else value
     parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
+    offset = parsed.utcoffset()
+    if offset is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return parsed if not offset and parsed.tzinfo is UTC else parsed.astimezone(UTC)
 
 
 def format_timestamp(moment: datetime) -> str:
     """UTC, millisecond precision, ``Z`` suffix: what OpenSearch ``date`` fields store."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    # isoformat of an aware UTC time ends in "+00:00": swap it for "Z".
+    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+_last_indexed_at: tuple[datetime, str] | None = None
+
+
+def _format_indexed_at(moment: datetime) -> str:
+    """``indexed_at`` is the same for a whole page: format it once."""
+    global _last_indexed_at
+    cached = _last_indexed_at
+    if cached is not None and cached[0] is moment:
+        return cached[1]
+    text = format_timestamp(moment)
+    _last_indexed_at = (moment, text)
+    return text
 
 
 def epoch_millis(moment: datetime) -> int:
@@ -150,7 +166,7 @@ class _Reader:
         return value
 
     def mapping(self, value: Any, field: str) -> Mapping[str, Any] | None:
-        if value is None or isinstance(value, Mapping):
+        if value is None or isinstance(value, dict):
             return value
         raise self.fail(field, f"must be an object or null, got {type(value).__name__}")
 
@@ -194,7 +210,7 @@ class _Reader:
 
 
 def _job_id(job: Any) -> str:
-    if not isinstance(job, Mapping):
+    if not isinstance(job, dict):
         raise InvalidJob(None, "<job>", f"must be a JSON object, got {type(job).__name__}")
     job_id = job.get("id")
     if not isinstance(job_id, str):
@@ -267,7 +283,7 @@ def _locations(reader: _Reader, doc: dict[str, Any]) -> None:
         field = f"locations[{position}]"
         if raw is None:
             continue
-        if not isinstance(raw, Mapping):
+        if not isinstance(raw, dict):
             raise reader.fail(field, f"must be an object, got {type(raw).__name__}")
         location = reader.string(raw.get("location"), f"{field}.location")
         city = reader.string(raw.get("city"), f"{field}.city")
@@ -336,7 +352,7 @@ def _qualifications(reader: _Reader, doc: dict[str, Any]) -> None:
         )
         education.extend(reader.strings(group.get("education"), f"{field}.education"))
         for position, skill in enumerate(reader.items(group.get("skills"), f"{field}.skills")):
-            name = skill.get("name") if isinstance(skill, Mapping) else skill
+            name = skill.get("name") if isinstance(skill, dict) else skill
             if name is None:
                 continue
             if not isinstance(name, str):
@@ -401,7 +417,7 @@ def to_document(
     doc["valid_through"] = format_timestamp(valid_through) if valid_through else None
     doc["status"] = STATUS_ACTIVE
     doc["expired_at"] = None
-    doc["indexed_at"] = format_timestamp(indexed_at)
+    doc["indexed_at"] = _format_indexed_at(indexed_at)
     extra = {key: value for key, value in job.items() if key not in _KNOWN_FIELDS}
     doc["extra"] = extra or None
     return doc
