@@ -535,7 +535,7 @@ class JoboClient:
         """Every page of a scan, from the start of ``request`` or resuming after ``cursor``."""
         page = self.feed_page(request, cursor=cursor)
         yield page
-        while page.has_more:
+        while page.has_more and page.next_cursor:
             sent = page.next_cursor
             page = self.feed_page(cursor=sent)
             _check_cursor_moved(FEED_PATH, sent, page.next_cursor)
@@ -578,7 +578,7 @@ class JoboClient:
         while True:
             if page.job_ids:
                 yield page.job_ids
-            if not page.has_more:
+            if not page.has_more or not page.next_cursor:
                 return
             sent = page.next_cursor
             page = self.expired_page(
