@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from opensearchpy import OpenSearch, helpers
+from opensearchpy import AuthorizationException, OpenSearch, helpers
 
 import indexer.cli.index  # noqa: F401  (registers init and migrate on the group)
 from indexer.cli import main
@@ -221,7 +221,9 @@ def test_migrate_under_concurrent_reads_and_writes(
     assert reader.indices_seen == {old, report.new_index}
     new = report.new_index
     assert live_physical_index(os_client, names.base) == new
-    assert os_client.indices.exists(index=old)  # kept until --delete-old
+    assert os_client.indices.exists(index=old)  # kept until --delete-old, sealed against writes
+    with pytest.raises(AuthorizationException, match="cluster_block_exception"):
+        os_client.index(index=old, id="late", body=to_document(raw_job(9999), indexed_at=NOW))
     os_client.indices.refresh(index=names.write_alias)
     everything = os_client.search(
         index=names.all_alias, body={"size": 1000, "version": True, "query": {"match_all": {}}}
@@ -310,6 +312,22 @@ def test_migrate_resumes_and_keeps_newer_writes(
     assert kept["_source"]["title"] == "newer write"
     assert kept["_version"] == version_of(newer)
     assert os_client.count(index=names.read_alias)["count"] == 2
+
+
+def test_migrate_reuses_the_target_of_a_migration_that_stopped_early(
+    os_client: OpenSearch, unique_name: Callable
+) -> None:
+    names = ensure_initialised(os_client, unique_name("orphan"))
+    old = live_physical_index(os_client, names.base)
+    load(os_client, names, [raw_job(n) for n in range(5)])
+    # A migration that crashed right after creating its target index, before any alias moved:
+    target = f"{names.base}-v{load_jobs_mapping().version}-29991231235959"
+    os_client.indices.create(index=target, body=load_jobs_mapping().index_body())
+    report = migrate(os_client, names.base)
+    assert report.resumed
+    assert report.new_index == target
+    assert physical_indices(os_client, names.base) == [old, target]
+    assert os_client.count(index=names.read_alias)["count"] == 5
 
 
 def test_cli_migrate_with_delete_old(

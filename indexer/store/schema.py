@@ -11,12 +11,13 @@ For a base ``B`` (default ``jobs``):
 Every mapping body carries ``_meta.version`` and ``_meta.digest`` (a hash of the file's settings and
 mappings), so ``init`` can tell when the live index no longer matches ``mappings/``.
 
-Migration keeps every write: the write alias moves to the new index first, so new writes land there
-with their external versions (``updated_at`` in ms); the old index is then copied with
-``version_type: external`` and ``conflicts: proceed``, so an older copy never overwrites a newer
-write; catch-up passes copy whatever reached the old index after the copy began (``_seq_no`` above
-the last one copied); only then do the read aliases flip, in one atomic ``_aliases`` call. Readers
-see the old, complete index until that instant and the new, complete one after it.
+Migration keeps every write. The old index is copied into the new one with ``version_type:
+external`` and ``conflicts: proceed`` while writes still go to the old index; then the write alias
+moves to the new index (so expiry updates find the copied documents there), and catch-up passes copy
+whatever reached the old index since the copy began (``_seq_no`` above the last one copied) until
+nothing is left. External versions (``updated_at`` in ms) make every copy idempotent: an older copy
+never overwrites a newer write. Only then do the read aliases flip, in one atomic ``_aliases`` call:
+readers see the old, complete index until that instant and the new, complete one after it.
 """
 
 from __future__ import annotations
@@ -488,12 +489,60 @@ class MigrationError(SchemaError):
     pass
 
 
-def _max_seq_no(client: OpenSearch, index: str) -> int:
+@dataclass(frozen=True)
+class _ShardSeqNo:
+    local_checkpoint: int  # every operation up to here has completed
+    max_seq_no: int  # the highest operation number handed out
+
+
+def _shard_seq_nos(client: OpenSearch, index: str) -> dict[str, _ShardSeqNo]:
     stats = client.indices.stats(index=index, metric="docs", level="shards")
-    shards = stats["indices"][index]["shards"]
-    return max(
-        (copy_["seq_no"]["max_seq_no"] for copies in shards.values() for copy_ in copies),
-        default=-1,
+    found: dict[str, _ShardSeqNo] = {}
+    for shard, copies in stats["indices"][index]["shards"].items():
+        for copy_ in copies:
+            if copy_["routing"]["primary"]:
+                seq_no = copy_["seq_no"]
+                found[shard] = _ShardSeqNo(seq_no["local_checkpoint"], seq_no["max_seq_no"])
+    return found
+
+
+def _local_checkpoints(client: OpenSearch, index: str) -> dict[str, int]:
+    return {shard: seq.local_checkpoint for shard, seq in _shard_seq_nos(client, index).items()}
+
+
+def _catch_up(
+    client: OpenSearch,
+    old: str,
+    new: str,
+    copied: dict[str, int],
+    report: MigrationReport,
+    max_passes: int,
+) -> None:
+    """Copy what reached ``old`` after ``copied`` (per-shard checkpoints), then seal ``old``.
+
+    Sequence numbers are per shard, so a pass copies ``_seq_no`` above the lowest shard
+    checkpoint (a superset; copies are idempotent). When nothing new is left the old index gets a
+    write block, and one more check catches operations that were in flight: a write that still
+    addresses ``old`` after that fails loudly instead of being lost.
+    """
+    sealed = False
+    for _ in range(max_passes):
+        current = _shard_seq_nos(client, old)
+        pending = any(seq.max_seq_no > copied.get(shard, -1) for shard, seq in current.items())
+        if not pending:
+            if sealed:
+                return
+            client.indices.put_settings(index=old, body={"index": {"blocks.write": True}})
+            sealed = True
+            continue
+        client.indices.refresh(index=old)
+        above = min(copied.values(), default=-1)
+        _account(report, _reindex(client, old, new, {"range": {"_seq_no": {"gt": above}}}))
+        report.catch_up_passes += 1
+        copied = {shard: seq.local_checkpoint for shard, seq in current.items()}
+    raise MigrationError(
+        f"{old} kept receiving writes through {max_passes} catch-up passes: stop the writers "
+        f"still addressing {old} directly, then run `jobo-indexer migrate` again"
     )
 
 
@@ -543,9 +592,24 @@ def _start_or_resume(
     if writer != old:  # a previous migrate moved the write alias and stopped before the flip
         return old, writer, True
     client.indices.put_index_template(name=names.template, body=template_body(names, jobs))
+    unfinished = _unaliased_after(client, names, old)
+    if unfinished:  # a previous migrate created its target and stopped before moving any alias
+        return old, unfinished, True
     new = _free_physical_name(client, names, jobs.version, now)
     client.indices.create(index=new, body=jobs.index_body())
     return old, new, False
+
+
+def _unaliased_after(client: OpenSearch, names: IndexNames, live: str) -> str | None:
+    """The newest job index created after ``live`` that no alias reaches, if any."""
+    indices = physical_indices(client, names.base)
+    later = indices[indices.index(live) + 1 :] if live in indices else []
+    digest = load_jobs_mapping().digest
+    for candidate in reversed(later):
+        unaliased = not client.indices.get_alias(index=candidate)[candidate]["aliases"]
+        if unaliased and _mapping_meta(client, candidate).get("digest") == digest:
+            return candidate
+    return None
 
 
 def migrate(
@@ -566,32 +630,21 @@ def migrate(
     report = MigrationReport(base=base, old_index=old, new_index=new, resumed=resumed)
     say(f"{'resuming' if resumed else 'migrating'} {old} -> {new}")
     enter_bulk_load(client, new)
-    client.indices.update_aliases(
-        body={
-            "actions": [
-                {"remove": {"index": old, "alias": names.write_alias}},
-                {"add": {"index": new, "alias": names.write_alias, "is_write_index": True}},
-            ]
-        }
-    )
-    say(f"writes now go to {new}; copying documents with external versions")
+    copied = _local_checkpoints(client, old)  # before the refresh: all of it becomes visible
     client.indices.refresh(index=old)
-    copied_up_to = _max_seq_no(client, old)
+    say(f"copying {old} -> {new} with external versions")
     _account(report, _reindex(client, old, new, None))
-    for _ in range(max_catch_up_passes):
-        client.indices.refresh(index=old)
-        latest = _max_seq_no(client, old)
-        if latest <= copied_up_to:
-            break
-        say(f"catching up writes that reached {old} during the copy")
-        _account(report, _reindex(client, old, new, {"range": {"_seq_no": {"gt": copied_up_to}}}))
-        report.catch_up_passes += 1
-        copied_up_to = latest
-    else:
-        raise MigrationError(
-            f"{old} kept receiving writes through {max_catch_up_passes} catch-up passes: stop the "
-            f"writers still addressing {old} directly, then run `jobo-indexer migrate` again"
+    if _write_target(client, names.write_alias) != new:
+        client.indices.update_aliases(
+            body={
+                "actions": [
+                    {"remove": {"index": old, "alias": names.write_alias}},
+                    {"add": {"index": new, "alias": names.write_alias, "is_write_index": True}},
+                ]
+            }
         )
+    say(f"writes now go to {new}; copying what reached {old} meanwhile")
+    _catch_up(client, old, new, copied, report, max_catch_up_passes)
     exit_bulk_load(client, new)
     client.indices.refresh(index=new)
     _verify_and_flip(client, names, old, new, report)
