@@ -90,7 +90,15 @@ def _record_runs(client: OpenSearch, names: IndexNames) -> None:
         recorder.finish(
             run_id,
             "failed" if position == len(RUN_KINDS) - 1 else "succeeded",
-            {"fetched": 100 * (position + 1), "indexed": 90 * (position + 1), "failed": position},
+            {  # the numeric fields of the sync flows' RunSummary
+                "pages": position + 1,
+                "fetched": 100 * (position + 1),
+                "indexed": 90 * (position + 1),
+                "unchanged": 10,
+                "failed": position,
+                "dead_lettered": position,
+                "duration_s": 1.5 * (position + 1),
+            },
             ["simulated failure"] if position == len(RUN_KINDS) - 1 else [],
         )
 

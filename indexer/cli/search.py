@@ -1,0 +1,342 @@
+"""``search``, ``suggest``, ``stats`` and ``dashboards import|check``: reading the index."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import OpenSearchException
+
+from indexer.cli import main
+from indexer.cli.options import opensearch_options
+from indexer.dashboards import (
+    DEFAULT_BASE,
+    DashboardsError,
+    check_visualisations,
+    import_saved_objects,
+    load_saved_objects,
+    rewrite_for_base,
+    to_ndjson,
+    validate_saved_objects,
+)
+from indexer.errors import ExitCode
+from indexer.search import SORT_ORDERS, GeoPoint, SearchError, SearchPage, SearchQuery, search
+from indexer.search import suggest as suggest_titles
+from indexer.stats import collect_stats, render_stats
+from indexer.store.connection import ConnectionSettingsError, connect
+from indexer.store.schema import SchemaError, index_names
+
+T = TypeVar("T")
+
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+
+
+def _fail(message: str, code: ExitCode) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(int(code))
+
+
+def _run(action: Callable[[], T]) -> T:
+    """Run ``action``, turning the expected failures into one clear line and an exit code."""
+    try:
+        return action()
+    except (SearchError, DashboardsError) as error:
+        _fail(str(error), ExitCode.USAGE)
+    except SchemaError as error:
+        _fail(str(error), error.exit_code)
+    except ConnectionSettingsError as error:
+        _fail(str(error), ExitCode.USAGE)
+    except OpenSearchException as error:
+        _fail(f"OpenSearch failed: {error}", ExitCode.OPENSEARCH_FAILED)
+
+
+def _client(opensearch_url: str) -> OpenSearch:
+    return _run(lambda: connect(opensearch_url))
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    """``--country DE --country FR`` and ``--country DE,FR`` both mean DE or FR."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _flag(value: str | None) -> bool | None:
+    return None if value is None else value == "yes"
+
+
+# --------------------------------------------------------------------------- search
+
+
+def _money(value: Any) -> str:
+    return f"{value / 1000:.0f}k" if isinstance(value, int | float) else "?"
+
+
+def _salary_text(hit: dict[str, Any]) -> str:
+    salary = hit.get("salary") or {}
+    low, high = salary.get("usd_min"), salary.get("usd_max")
+    if low is None and high is None:
+        return "-"
+    return f"${_money(low)}-{_money(high)}"
+
+
+def _place_text(hit: dict[str, Any]) -> str:
+    places = [
+        ", ".join(part for part in (loc.get("city"), loc.get("country")) if part)
+        for loc in hit["locations"]
+    ]
+    text = "; ".join(place for place in places if place) or "-"
+    if "distance_km" in hit:
+        text += f" ({hit['distance_km']:.0f} km)"
+    return text
+
+
+def _cut(text: str | None, width: int) -> str:
+    text = text or "-"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def render_page(page: SearchPage) -> list[str]:
+    lines = [f"{page.total} jobs"]
+    for hit in page.hits:
+        posted = (hit.get("date_posted") or hit.get("updated_at") or "")[:10]
+        lines.append(
+            f"{_cut(hit['title'], 44):<44}  {_cut(hit['company'], 24):<24}  "
+            f"{_cut(_place_text(hit), 30):<30}  {_salary_text(hit):>13}  "
+            f"{hit.get('workplace_type') or '-':<7}  {posted}  {hit['id']}"
+        )
+    for name, buckets in page.facets.items():
+        if buckets:
+            shown = ", ".join(f"{b.value} ({b.count})" for b in buckets[:8])
+            lines.append(f"  {name}: {shown}")
+    if page.next_after:
+        lines.append(f"next page: --after {page.next_after}")
+    return lines
+
+
+@main.command(name="search")
+@click.argument("text", required=False)
+@opensearch_options
+@click.option("--workplace-type", multiple=True, help="remote, hybrid, onsite (repeat or a,b).")
+@click.option("--employment-type", multiple=True, help="full_time, contract, ...")
+@click.option("--experience-level", multiple=True, help="intern, entry, mid, senior, lead, ...")
+@click.option("--source", multiple=True, help="Source ATS or board, e.g. greenhouse.")
+@click.option("--country", multiple=True, help="Country code as the feed gives it, e.g. DE.")
+@click.option("--city", multiple=True, help="City; with --country both must hold for one place.")
+@click.option("--company", multiple=True, help="Exact company name.")
+@click.option("--h1b", type=click.Choice(["yes", "no"]), default=None, help="Visa sponsorship.")
+@click.option("--clearance", type=click.Choice(["yes", "no"]), default=None)
+@click.option("--near-city", default=None, help="Search around this city (coordinates from index).")
+@click.option("--near", default=None, metavar="LAT,LON", help="Search around these coordinates.")
+@click.option("--radius", default="50km", show_default=True, help="Distance: 50km, 30mi, 800m.")
+@click.option("--salary-min", type=int, default=None, help="Annual USD; ranges that overlap match.")
+@click.option("--salary-max", type=int, default=None)
+@click.option("--posted-within", type=click.IntRange(1), default=None, help="Days.")
+@click.option("--sort", type=click.Choice(SORT_ORDERS), default="relevance", show_default=True)
+@click.option("--size", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--after", default=None, help="The next-page token a previous search printed.")
+@_json_option
+def search_command(
+    text: str | None,
+    opensearch_url: str,
+    base: str,
+    workplace_type: tuple[str, ...],
+    employment_type: tuple[str, ...],
+    experience_level: tuple[str, ...],
+    source: tuple[str, ...],
+    country: tuple[str, ...],
+    city: tuple[str, ...],
+    company: tuple[str, ...],
+    h1b: str | None,
+    clearance: str | None,
+    near_city: str | None,
+    near: str | None,
+    radius: str,
+    salary_min: int | None,
+    salary_max: int | None,
+    posted_within: int | None,
+    sort: str,
+    size: int,
+    after: str | None,
+    as_json: bool,
+) -> None:
+    """Search active jobs: full text, filters, radius, salary overlap, facets, paging."""
+    query = SearchQuery(
+        text=text,
+        workplace_type=_split(workplace_type),
+        employment_type=_split(employment_type),
+        experience_level=_split(experience_level),
+        source=_split(source),
+        country=_split(country),
+        city=_split(city),
+        company=list(company),
+        h1b_sponsor=_flag(h1b),
+        clearance_required=_flag(clearance),
+        near=_point(near),
+        near_city=near_city,
+        radius=radius,
+        salary_min=salary_min,
+        salary_max=salary_max,
+        posted_within_days=posted_within,
+        sort=sort,  # type: ignore[arg-type]
+        size=size,
+        search_after=after,
+    )
+    client = _client(opensearch_url)
+    alias = _run(lambda: index_names(base)).read_alias
+    page = _run(lambda: search(client, alias, query))
+    if as_json:
+        click.echo(json.dumps(page.as_dict(), ensure_ascii=False))
+    else:
+        for line in render_page(page):
+            click.echo(line)
+
+
+def _point(text: str | None) -> GeoPoint | None:
+    if text is None:
+        return None
+    try:
+        lat, lon = (float(part) for part in text.split(","))
+    except ValueError:
+        message = f"{text!r} is not LAT,LON (e.g. 52.52,13.40)"
+        raise click.BadParameter(message, param_hint="--near") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise click.BadParameter(f"{text!r} is outside -90..90, -180..180", param_hint="--near")
+    return GeoPoint(lat, lon)
+
+
+# --------------------------------------------------------------------------- suggest, stats
+
+
+@main.command(name="suggest")
+@click.argument("prefix")
+@opensearch_options
+@click.option("--size", type=click.IntRange(1, 50), default=10, show_default=True)
+@_json_option
+def suggest_command(prefix: str, opensearch_url: str, base: str, size: int, as_json: bool) -> None:
+    """Autocomplete job titles and company names (case and accents ignored)."""
+    client = _client(opensearch_url)
+    alias = _run(lambda: index_names(base)).read_alias
+    found = _run(lambda: suggest_titles(client, alias, prefix, size))
+    if as_json:
+        rows = [{"text": s.text, "kind": s.kind, "count": s.count} for s in found]
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for item in found:
+        click.echo(f"{item.text}  ({item.kind}, {item.count})")
+
+
+@main.command(name="stats")
+@opensearch_options
+@click.option("--top", type=click.IntRange(1, 500), default=15, show_default=True)
+@_json_option
+def stats_command(opensearch_url: str, base: str, top: int, as_json: bool) -> None:
+    """Active/expired counts, breakdowns, salary percentiles, freshness, dead letters."""
+    client = _client(opensearch_url)
+    found = _run(lambda: collect_stats(client, base, top=top))
+    if as_json:
+        click.echo(json.dumps(found.as_dict(), ensure_ascii=False))
+        return
+    for line in render_stats(found):
+        click.echo(line)
+
+
+# --------------------------------------------------------------------------- dashboards
+
+
+@main.group(name="dashboards")
+def dashboards_group() -> None:
+    """OpenSearch Dashboards saved objects (index patterns, visualisations, a dashboard)."""
+
+
+_file_option = click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="NDJSON of saved objects (default: the shipped dashboards/jobo-indexer.ndjson).",
+)
+
+
+def _objects_for(base: str, path: Path | None) -> list[dict[str, Any]]:
+    objects = _run(lambda: rewrite_for_base(load_saved_objects(path), base))
+    problems = validate_saved_objects(objects)
+    if problems:
+        _fail("saved objects are inconsistent: " + "; ".join(problems[:5]), ExitCode.USAGE)
+    return objects
+
+
+@dashboards_group.command(name="import")
+@click.option(
+    "--url",
+    envvar="OSD_URL",
+    default="http://localhost:5601",
+    show_default=True,
+    show_envvar=True,
+    help="OpenSearch Dashboards base URL.",
+)
+@click.option("--index", "base", default=DEFAULT_BASE, show_default=True, help="Index base name.")
+@click.option("--user", envvar="OSD_USERNAME", show_envvar=True, default=None)
+@click.option("--password", envvar="OSD_PASSWORD", show_envvar=True, default=None)
+@click.option("--no-overwrite", is_flag=True, help="Keep objects that already exist.")
+@click.option("--insecure", is_flag=True, help="Do not verify the TLS certificate.")
+@_file_option
+@_json_option
+def dashboards_import(
+    url: str,
+    base: str,
+    user: str | None,
+    password: str | None,
+    no_overwrite: bool,
+    insecure: bool,
+    path: Path | None,
+    as_json: bool,
+) -> None:
+    """Import the saved objects into OpenSearch Dashboards (overwrite by default)."""
+    objects = _objects_for(base, path)
+    result = _run(
+        lambda: import_saved_objects(
+            url,
+            to_ndjson(objects),
+            username=user,
+            password=password,
+            overwrite=not no_overwrite,
+            verify=not insecure,
+        )
+    )
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+    else:
+        click.echo(f"imported {result.success_count} of {len(objects)} saved objects into {url}")
+        for line in result.errors:
+            click.echo(f"  error: {line}", err=True)
+    if not result.success:
+        sys.exit(int(ExitCode.FAILED))
+
+
+@dashboards_group.command(name="check")
+@opensearch_options
+@_file_option
+@_json_option
+def dashboards_check(opensearch_url: str, base: str, path: Path | None, as_json: bool) -> None:
+    """Run every visualisation's aggregation on OpenSearch; report missing fields or no data."""
+    objects = _objects_for(base, path)
+    client = _client(opensearch_url)
+    checks = _run(lambda: check_visualisations(client, objects))
+    if as_json:
+        rows = [
+            {"id": c.id, "title": c.title, "index": c.index, "buckets": c.buckets, "ok": c.ok}
+            | {"problems": c.problems}
+            for c in checks
+        ]
+        click.echo(json.dumps(rows))
+    else:
+        for check in checks:
+            state = "ok" if check.ok else "FAIL"
+            detail = f"{check.buckets} buckets" if check.ok else "; ".join(check.problems)
+            click.echo(f"{state:<4}  {check.title}  [{check.index}]  {detail}")
+    if not all(check.ok for check in checks):
+        sys.exit(int(ExitCode.FAILED))
