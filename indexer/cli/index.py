@@ -80,9 +80,10 @@ def init(opensearch_url: str, base: str, as_json: bool) -> None:
 def migrate_command(opensearch_url: str, base: str, delete_old: bool, as_json: bool) -> None:
     """Rebuild the job index from mappings/ and flip the aliases atomically.
 
-    Writes go to the new index from the start (the write alias moves first); documents are copied
-    with external versions so no newer write is overwritten; readers switch in one atomic alias
-    change. The old index is kept unless --delete-old.
+    Documents are copied with external versions (an older copy never overwrites a newer write),
+    then the write alias moves to the new index, what reached the old index meanwhile is copied,
+    the old index is sealed against writes, and readers switch in one atomic alias change. The
+    old index is kept (read-only) unless --delete-old.
     """
     progress = None if as_json else click.echo
     try:
