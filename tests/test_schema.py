@@ -159,7 +159,7 @@ def test_init_refuses_when_an_index_squats_an_alias_name(
     cli_env: dict[str, str], os_client: OpenSearch, unique_name: Callable
 ) -> None:
     base = unique_name("squat")
-    os_client.indices.create(index=f"{base}-all")
+    os_client.indices.create(index=f"{base}-all", body={"settings": {"number_of_replicas": 0}})
     result = CliRunner().invoke(main, ["init", "--index", base], env=cli_env)
     assert result.exit_code != 0
     assert f"{base}-all" in result.output
