@@ -20,6 +20,7 @@ writer can be shared by several threads (the client's connection pool is thread-
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 import time
@@ -76,13 +77,13 @@ class IndexOp:
 
 @dataclass(frozen=True, slots=True)
 class ExpireOp:
-    """Mark a job expired: a partial update ``{"status": "expired", "expired_at": ...}``.
+    """Mark a job expired: a scripted update setting ``status: expired`` and ``expired_at``.
 
     The update bumps the internal version by one, so a replay of the same ``updated_at`` then
     conflicts (stays expired) while a repost with a newer ``updated_at`` wins. Expiring a job that
-    is already expired with the same ``expired_at`` is a noop (``unchanged``); a different
-    ``expired_at`` overwrites it (and bumps the version again). Edge: each applied expiry adds 1 to
-    the version, so a repost whose ``updated_at`` is only that many milliseconds newer conflicts.
+    is already expired is a noop (``unchanged``) that keeps its first ``expired_at``, so the
+    version moves at most once per expiry (a repost 1 ms newer than the last version would
+    conflict; reposts stamp a new ``updated_at`` well past that).
     """
 
     id: str
@@ -301,13 +302,29 @@ class _Encoded:
     data: bytes
 
 
+# Expiry keeps the first time a job was seen expired: overlapping sweeps report the same ids again,
+# and re-marking them would move ``expired_at`` (and the version) on every run.
+_EXPIRE_SCRIPT = (
+    "if (ctx._source.status == 'expired') { ctx.op = 'noop' } "
+    "else { ctx._source.status = 'expired'; ctx._source.expired_at = params.expired_at }"
+)
+
+
 def _encode(op: IndexOp | ExpireOp | DeleteOp) -> _Encoded:
     if isinstance(op, IndexOp):
         action = {"index": {"_id": op.id, "version": op.version, "version_type": "external"}}
         source: bytes | None = orjson.dumps(op.document)
     elif isinstance(op, ExpireOp):
         action = {"update": {"_id": op.id, "retry_on_conflict": 3}}
-        source = orjson.dumps({"doc": {"status": "expired", "expired_at": op.expired_at}})
+        source = orjson.dumps(
+            {
+                "script": {
+                    "source": _EXPIRE_SCRIPT,
+                    "lang": "painless",
+                    "params": {"expired_at": op.expired_at},
+                }
+            }
+        )
     elif isinstance(op, DeleteOp):
         action = {"delete": {"_id": op.id}}
         source = None
@@ -326,7 +343,7 @@ def _encode_dead_letter(
 
     The same job failing again at the same stage replaces its previous dead letter.
     """
-    action = {"index": {"_id": f"{letter.stage}:{letter.id}"}}
+    action = {"index": {"_id": f"{letter.stage}:{letter.id or _content_key(letter.raw)}"}}
     document = {
         "id": letter.id,
         "reason": letter.reason,
@@ -339,6 +356,12 @@ def _encode_dead_letter(
     }
     data = orjson.dumps(action) + b"\n" + orjson.dumps(document) + b"\n"
     return _Encoded(letter, "index", data)
+
+
+def _content_key(raw: dict[str, Any] | None) -> str:
+    """A stable key for a job without an id, so id-less dead letters never overwrite each other."""
+    digest = hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS, default=str))
+    return "no-id-" + digest.hexdigest()[:24]
 
 
 def chunk_encoded(
