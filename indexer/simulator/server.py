@@ -248,29 +248,43 @@ class Wallet:
 
 
 def _malformed_jobs(rng: random.Random, count: int, now_ms: int) -> list[bytes]:
-    """Jobs a robust client must reject one by one: no id, bad dates, wrong types."""
+    """Jobs a robust client must reject one by one: no id, bad dates, wrong types.
+
+    Every broken job is distinct (its own id and title), as a real feed's would be.
+    """
     stamp = iso_ms(now_ms)
-    kinds = [
-        {"title": "Broken: no id", "created_at": stamp, "updated_at": stamp, "locations": []},
-        {
-            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "title": "Broken: unparseable dates",
-            "created_at": "not-a-date",
-            "updated_at": "31/02/2026 25:61",
-            "locations": [],
-        },
-        {
-            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "title": "Broken: wrong types",
-            "created_at": stamp,
-            "updated_at": stamp,
-            "locations": "Berlin, Germany",
-            "compensation": "competitive",
-            "company": ["not", "an", "object"],
-        },
-        {"id": rng.getrandbits(31), "title": 42, "created_at": stamp, "updated_at": None},
-    ]
-    return [orjson.dumps(kinds[(rng.randrange(4) + i) % 4]) for i in range(count)]
+
+    def broken(kind: int, n: int) -> dict[str, Any]:
+        new_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        if kind == 0:
+            return {
+                "title": f"Broken #{n}: no id",
+                "created_at": stamp,
+                "updated_at": stamp,
+                "locations": [],
+            }
+        if kind == 1:
+            return {
+                "id": new_id,
+                "title": f"Broken #{n}: unparseable dates",
+                "created_at": "not-a-date",
+                "updated_at": "31/02/2026 25:61",
+                "locations": [],
+            }
+        if kind == 2:
+            return {
+                "id": new_id,
+                "title": f"Broken #{n}: wrong types",
+                "created_at": stamp,
+                "updated_at": stamp,
+                "locations": "Berlin, Germany",
+                "compensation": "competitive",
+                "company": ["not", "an", "object"],
+            }
+        return {"id": rng.getrandbits(31), "title": n, "created_at": stamp, "updated_at": None}
+
+    first = rng.randrange(4)
+    return [orjson.dumps(broken((first + i) % 4, i)) for i in range(count)]
 
 
 class SimulatorApp:
