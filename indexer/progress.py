@@ -1,0 +1,84 @@
+"""Progress for long work: a one-line bar (count, rate, ETA) on a terminal, a log line every few
+seconds elsewhere (cron, containers, CI)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from typing import TextIO
+
+log = logging.getLogger("indexer.progress")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+class Progress:
+    """Thread-safe counter of processed items with rate and ETA."""
+
+    def __init__(
+        self,
+        label: str,
+        *,
+        total: int | None = None,
+        stream: TextIO | None = None,
+        interactive: bool | None = None,
+        log_every: float = 5.0,
+        enabled: bool = True,
+    ) -> None:
+        self.label = label
+        self.total = total
+        self.count = 0
+        self._stream = stream or sys.stderr
+        self._interactive = self._stream.isatty() if interactive is None else interactive
+        self._log_every = log_every
+        self._enabled = enabled
+        self._started = time.monotonic()
+        self._last_emit = 0.0
+        self._lock = threading.Lock()
+
+    def set_total(self, total: int | None) -> None:
+        if total is not None and self.total is None:
+            self.total = total
+
+    def advance(self, n: int) -> None:
+        with self._lock:
+            self.count += n
+            now = time.monotonic()
+            interval = 0.2 if self._interactive else self._log_every
+            if self._enabled and now - self._last_emit >= interval:
+                self._last_emit = now
+                self._emit(now)
+
+    def line(self, now: float | None = None) -> str:
+        elapsed = (now or time.monotonic()) - self._started
+        rate = self.count / elapsed if elapsed > 0 else 0.0
+        text = f"{self.label}: {self.count:,}"
+        if self.total:
+            text += f"/{self.total:,} ({min(100.0, 100.0 * self.count / self.total):.0f}%)"
+        text += f" {rate:,.0f}/s"
+        if self.total and rate > 0 and self.count < self.total:
+            text += f" ETA {_duration((self.total - self.count) / rate)}"
+        return text
+
+    def _emit(self, now: float) -> None:
+        if self._interactive:
+            self._stream.write("\r\x1b[2K" + self.line(now))
+            self._stream.flush()
+        else:
+            log.info(self.line(now))
+
+    def close(self) -> None:
+        if not self._enabled:
+            return
+        if self._interactive:
+            self._stream.write("\r\x1b[2K" + self.line() + "\n")
+            self._stream.flush()
+        else:
+            log.info(self.line() + " (done)")

@@ -1,0 +1,1 @@
+"""The sync flows (backfill, incremental sync, expired sweep, full re-sync) and their pipeline."""

@@ -1,0 +1,853 @@
+"""The sync flows: backfill, incremental sync, expired sweep, full re-sync reconciliation.
+
+Rules they keep (see ../shared/peer-lessons.md for the failures they are written against):
+
+- A checkpoint moves only after OpenSearch acknowledged every item before it (``Pipeline``
+  acknowledges pages in fetch order); every write is idempotent (external versioning), so a crash
+  between a write and its checkpoint only replays work.
+- A scan resumes from its stored cursor; a refused cursor (400 invalid / 409 spent) restarts the
+  scan from the first page, with a log line.
+- Expiry by reconciliation happens only on complete evidence: the feed scan reached
+  ``has_more: false`` with no failed page, no job without an id, an error budget not exceeded, and
+  no more than ``max_expire_fraction`` of the index at stake unless forced. The feed ids are
+  spilled to SQLite and merge-joined with a sorted point-in-time scan of the index: memory stays
+  flat whatever the feed size.
+- The watermark moves only after the incremental fetch and the sweep both succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from opensearchpy import OpenSearch
+
+from indexer.errors import DeletionRefusedError, ErrorBudgetExceededError, SyncError
+from indexer.jobo import (
+    FeedPage,
+    FeedRequest,
+    JoboClient,
+    JoboCursorSpentError,
+    JoboInvalidCursorError,
+    JoboLookbackError,
+)
+from indexer.progress import Progress
+from indexer.store import schema
+from indexer.store.bulk import (
+    BulkResult,
+    BulkWriter,
+    DeadLetter,
+    DeleteOp,
+    ErrorBudget,
+    ExpireOp,
+    IndexOp,
+)
+from indexer.store.scan import iter_index_ids, merge_join_missing
+from indexer.store.state import LeaseLock, LockHeldError, RunRecorder, StateStore, Versioned
+from indexer.sync.pipeline import Pipeline
+from indexer.sync.seen import SeenIds
+from indexer.transform import InvalidJob, to_document, version_of
+
+log = logging.getLogger("indexer.sync")
+
+MIB = 1024 * 1024
+EXPIRED_LOOKBACK_LIMIT = timedelta(days=7)
+# /expired accepts at most 7 days back; keep a margin for clock skew and a run's own duration.
+EXPIRED_LOOKBACK_SAFE = EXPIRED_LOOKBACK_LIMIT - timedelta(hours=1)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass
+class SyncSettings:
+    """Knobs of the flows; the defaults are what an unattended run should use."""
+
+    base: str = "jobs"
+    batch_size: int = 1000
+    overlap: timedelta = timedelta(minutes=15)
+    watermark: str = "updated_after"  # or "posted_after"
+    bulk_concurrency: int = 2
+    queue_bytes: int = 64 * MIB
+    bulk_max_docs: int = 500
+    bulk_max_bytes: int = 5 * MIB
+    max_expire_fraction: float = 0.2
+    force: bool = False
+    expired_action: str = "mark"  # or "delete"
+    retention_days: int | None = None
+    error_budget: ErrorBudget = field(default_factory=ErrorBudget)
+    work_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "jobo-indexer")
+    lock_ttl: timedelta = timedelta(minutes=5)
+    bulk_load: bool = True
+    max_cursor_restarts: int = 3
+
+
+@dataclass
+class Services:
+    """What the flows talk to. Built by the CLI (or a test) and handed in: flows open nothing."""
+
+    client: OpenSearch
+    jobo: JoboClient | None  # None for commands that only read the index (status)
+    names: schema.IndexNames
+    state: StateStore
+    runs: RunRecorder
+    stop: threading.Event = field(default_factory=threading.Event)
+    progress: Callable[[str, int | None], Progress] = lambda label, total: Progress(
+        label, total=total, enabled=False
+    )
+
+
+@dataclass
+class RunSummary:
+    """What a run did, as plain numbers: printed by ``--json`` and kept as the run record."""
+
+    kind: str
+    outcome: str = "running"
+    started_at: str = field(default_factory=lambda: iso(utcnow()))
+    ended_at: str | None = None
+    duration_s: float = 0.0
+    pages: int = 0
+    fetched: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    expired: int = 0
+    deleted: int = 0
+    missing: int = 0
+    dead_lettered: int = 0
+    rejected: int = 0  # of dead_lettered: bad input the transform refused
+    failed: int = 0
+    retries: int = 0
+    cursor_restarts: int = 0
+    purged: int = 0
+    credits_spent: float = 0.0
+    credits_balance: float | None = None
+    steps: list[str] = field(default_factory=list)
+    message: str = ""
+
+    def add(self, result: BulkResult) -> None:
+        self.indexed += result.indexed
+        self.unchanged += result.unchanged
+        self.expired += result.expired
+        self.deleted += result.deleted
+        self.missing += result.missing
+        self.dead_lettered += result.dead_lettered
+        self.failed += result.failed
+        self.retries += result.retries
+
+    def absorb(self, other: RunSummary) -> None:
+        """Fold a sub-run (the backfill a first ``sync`` runs) into this one."""
+        for name in (
+            "pages",
+            "fetched",
+            "indexed",
+            "unchanged",
+            "expired",
+            "deleted",
+            "missing",
+            "dead_lettered",
+            "rejected",
+            "failed",
+            "retries",
+            "cursor_restarts",
+            "purged",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.credits_spent += other.credits_spent
+        self.credits_balance = other.credits_balance or self.credits_balance
+        self.steps.extend(other.steps)
+
+    @property
+    def written(self) -> int:
+        return self.indexed + self.expired + self.deleted
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["written"] = self.written
+        return data
+
+
+# --------------------------------------------------------------------------------------------
+# Building blocks
+
+
+class _Checkpoint:
+    """A scan's resumable position, kept in the state index under ``key``."""
+
+    def __init__(self, state: StateStore, key: str) -> None:
+        self.state = state
+        self.key = key
+        self.versioned: Versioned | None = state.load(key)
+        self.doc: dict[str, Any] = dict(self.versioned.doc) if self.versioned else {}
+
+    def resumable_for(self, request: dict[str, Any]) -> bool:
+        return (
+            bool(self.doc) and not self.doc.get("completed") and self.doc.get("request") == request
+        )
+
+    def save(self) -> None:
+        self.versioned = self.state.save(self.key, self.doc, expected=self.versioned)
+
+
+class _WriterPool:
+    """One BulkWriter per worker thread (they keep per-request buffers)."""
+
+    def __init__(self, svc: Services, settings: SyncSettings) -> None:
+        self._local = threading.local()
+        self._svc = svc
+        self._settings = settings
+
+    def get(self) -> BulkWriter:
+        writer = getattr(self._local, "writer", None)
+        if writer is None:
+            writer = BulkWriter(
+                self._svc.client,
+                index=self._svc.names.write_alias,
+                dead_letter_index=self._svc.names.dead_letters,
+                max_docs=self._settings.bulk_max_docs,
+                max_bytes=self._settings.bulk_max_bytes,
+            )
+            self._local.writer = writer
+        return writer
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    result: BulkResult
+    rejected: int  # jobs the transform rejected (dead-lettered as bad input)
+
+
+def _upstream(svc: Services) -> JoboClient:
+    if svc.jobo is None:
+        raise SyncError("this command needs the Jobo API: set JOBO_API_KEY and JOBO_BASE_URL")
+    return svc.jobo
+
+
+def page_operations(jobs: list[dict[str, Any]], indexed_at: str) -> list[IndexOp | DeadLetter]:
+    """Transform a page: one index operation per valid job, one dead letter per rejected one."""
+    ops: list[IndexOp | DeadLetter] = []
+    when = parse_iso(indexed_at)
+    for job in jobs:
+        try:
+            document = to_document(job, indexed_at=when)
+            ops.append(
+                IndexOp(id=document["id"], version=version_of(job), document=document, raw=job)
+            )
+        except InvalidJob as exc:
+            ops.append(DeadLetter(id=exc.job_id or "", reason=str(exc), stage="transform",
+                                  raw=job, field=exc.field))
+    return ops
+
+
+def _job_id(job: Any) -> str | None:
+    ident = job.get("id") if isinstance(job, dict) else None
+    return ident if isinstance(ident, str) and ident else None
+
+
+def _check_budget(summary: RunSummary, budget: ErrorBudget) -> None:
+    """Fail the run when OpenSearch refused too many documents.
+
+    Bad input (jobs the transform rejected) is dead-lettered and reported but does not count: a
+    feed that sends malformed jobs must not stop the good ones. What counts is documents the
+    index refused or that kept failing after retries: a sign that the index, not the feed, is
+    wrong, so the run stops before it deletes or moves the watermark.
+    """
+    refused = summary.dead_lettered - summary.rejected
+    answered = summary.indexed + summary.unchanged + refused
+    total = BulkResult(indexed=answered - refused, dead_lettered=refused)
+    if total.exceeds(budget):
+        raise ErrorBudgetExceededError(
+            f"OpenSearch refused {refused} of {answered} documents ({summary.failed} after "
+            f"exhausting retries), more than the error budget allows; no deletion was made and "
+            f"the watermark did not move. See the dead-letter index {summary.kind!r} run's "
+            f"reasons, fix the cause (mapping, cluster health), then run the same command again."
+        )
+
+
+def scan_feed(
+    svc: Services,
+    settings: SyncSettings,
+    summary: RunSummary,
+    *,
+    key: str,
+    request: FeedRequest,
+    label: str,
+    on_page: Callable[[FeedPage], None] | None = None,
+    fresh_start: Callable[[dict[str, Any]], None] | None = None,
+    can_resume: Callable[[dict[str, Any]], bool] = lambda doc: True,
+) -> _Checkpoint:
+    """Page the feed for ``request`` through the pipeline, checkpointing under ``key``.
+
+    Resumes an unfinished scan of the same request. Returns the checkpoint; its ``completed``
+    flag says whether the scan reached the end (it does not when a stop was requested).
+    """
+    checkpoint = _Checkpoint(svc.state, key)
+    body = request.to_body()
+    if checkpoint.resumable_for(body) and can_resume(checkpoint.doc):
+        log.info(
+            "%s: resuming from page %s (%s jobs acknowledged before)",
+            label,
+            checkpoint.doc.get("pages", 0),
+            checkpoint.doc.get("jobs", 0),
+        )
+        summary.steps.append(f"{key}: resumed at page {checkpoint.doc.get('pages', 0)}")
+    else:
+        checkpoint.doc = {
+            "request": body,
+            "cursor": None,
+            "started_at": iso(utcnow()),
+            "pages": 0,
+            "jobs": 0,
+            "anonymous_jobs": 0,
+            "completed": False,
+        }
+        if fresh_start:
+            fresh_start(checkpoint.doc)
+        checkpoint.save()
+    progress = svc.progress(label, None)
+    writers = _WriterPool(svc, settings)
+    jobo = _upstream(svc)
+
+    def pages() -> Iterator[FeedPage]:
+        cursor = checkpoint.doc.get("cursor")
+        first = cursor is None
+        while True:
+            try:
+                page = jobo.feed_page(request, cursor=cursor) if cursor else jobo.feed_page(request)
+            except (JoboInvalidCursorError, JoboCursorSpentError) as exc:
+                if cursor is None or summary.cursor_restarts >= settings.max_cursor_restarts:
+                    raise
+                summary.cursor_restarts += 1
+                log.warning(
+                    "%s: the feed refused the cursor (%s); restarting the scan from the "
+                    "first page with the same filters (writes are idempotent)",
+                    label,
+                    exc,
+                )
+                cursor, first = None, True
+                continue
+            if first and page.estimated_total is not None:
+                progress.set_total(page.estimated_total)
+            first = False
+            yield page
+            if not page.has_more or not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def process(page: FeedPage) -> PageOutcome:
+        ops = page_operations(page.jobs, iso(utcnow()))
+        rejected = sum(1 for op in ops if isinstance(op, DeadLetter))
+        return PageOutcome(writers.get().write(ops), rejected)
+
+    def acknowledged(page: FeedPage, outcome: PageOutcome) -> None:
+        summary.add(outcome.result)
+        summary.rejected += outcome.rejected
+        summary.pages += 1
+        summary.fetched += len(page.jobs)
+        summary.credits_spent += page.credits_deducted or 0.0
+        if page.credits_balance is not None:
+            summary.credits_balance = page.credits_balance
+        _check_budget(summary, settings.error_budget)
+        if on_page:
+            on_page(page)
+        doc = checkpoint.doc
+        finished = not page.has_more or not page.next_cursor
+        doc["cursor"] = None if finished else page.next_cursor
+        doc["pages"] = doc.get("pages", 0) + 1
+        doc["jobs"] = doc.get("jobs", 0) + len(page.jobs)
+        doc["anonymous_jobs"] = doc.get("anonymous_jobs", 0) + sum(
+            1 for job in page.jobs if _job_id(job) is None
+        )
+        if finished:
+            doc["completed"] = True
+            doc["completed_at"] = iso(utcnow())
+        checkpoint.save()
+        progress.advance(len(page.jobs))
+
+    pipeline: Pipeline[FeedPage, PageOutcome] = Pipeline(
+        process=process,
+        on_acknowledged=acknowledged,
+        size_of=lambda page: max(page.body_bytes, 1),
+        concurrency=settings.bulk_concurrency,
+        queue_bytes=settings.queue_bytes,
+        stop=svc.stop,
+    )
+    try:
+        pipeline.run(pages())
+    finally:
+        progress.close()
+    return checkpoint
+
+
+def _write_ops(
+    svc: Services, settings: SyncSettings, summary: RunSummary, ops: Iterator[ExpireOp | DeleteOp]
+) -> None:
+    writer = _WriterPool(svc, settings).get()
+    batch: list[ExpireOp | DeleteOp] = []
+    for op in ops:
+        batch.append(op)
+        if len(batch) >= settings.bulk_max_docs:
+            summary.add(writer.write(batch))
+            batch = []
+    if batch:
+        summary.add(writer.write(batch))
+
+
+def _expiry_ops(ids: Iterator[str], action: str, expired_at: str) -> Iterator[ExpireOp | DeleteOp]:
+    for ident in ids:
+        yield (
+            DeleteOp(id=ident) if action == "delete" else ExpireOp(id=ident, expired_at=expired_at)
+        )
+
+
+@contextlib.contextmanager
+def locked(svc: Services, settings: SyncSettings, kind: str) -> Iterator[None]:
+    """Hold the lease lock for the whole run, renewing it from a heartbeat thread."""
+    lock = LeaseLock(svc.state, ttl=settings.lock_ttl)
+    try:
+        lock.acquire()
+    except LockHeldError as exc:
+        if not _holder_is_dead(exc.holder.owner):
+            raise
+        log.warning(
+            "%s: the lock is held by %s, a process of this host that no longer runs; "
+            "taking it over",
+            kind,
+            exc.holder.owner,
+        )
+        LeaseLock.force_unlock(svc.state)
+        lock.acquire()
+    beat_stop = threading.Event()
+    lost: list[BaseException] = []
+
+    def heartbeat() -> None:
+        interval = max(1.0, settings.lock_ttl.total_seconds() / 3)
+        while not beat_stop.wait(interval):
+            try:
+                lock.renew()
+            except Exception as exc:
+                lost.append(exc)
+                svc.stop.set()
+                return
+
+    beat = threading.Thread(target=heartbeat, name="lock-heartbeat", daemon=True)
+    beat.start()
+    try:
+        yield
+    finally:
+        beat_stop.set()
+        beat.join()
+        if not lost:
+            lock.release()
+    if lost:
+        raise SyncError(
+            f"{kind}: lost the lock while running ({lost[0]}); stopped after the "
+            f"current batch so two runs do not write at once"
+        )
+
+
+def _holder_is_dead(owner: str) -> bool:
+    """True when ``owner`` (``host:pid:token``) names a process of this host that is gone."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@contextlib.contextmanager
+def recorded(svc: Services, kind: str, params: dict[str, Any]) -> Iterator[RunSummary]:
+    """Keep a run record (start, end, outcome, counts, errors) in ``<base>-indexer-runs``."""
+    summary = RunSummary(kind=kind)
+    started = time.monotonic()
+    upstream_retries = svc.jobo.retries if svc.jobo else 0
+    run_id = svc.runs.start(kind, params)
+    try:
+        yield summary
+    except BaseException as exc:
+        summary.outcome = "failed"
+        summary.message = str(exc)
+        raise
+    else:
+        if summary.outcome == "running":
+            summary.outcome = "stopped" if svc.stop.is_set() else "success"
+    finally:
+        summary.ended_at = iso(utcnow())
+        if svc.jobo:
+            summary.retries += svc.jobo.retries - upstream_retries
+        summary.duration_s = round(time.monotonic() - started, 3)
+        if summary.credits_balance is not None:
+            _remember_credits(svc, summary.credits_balance)
+        counts = {
+            k: v
+            for k, v in summary.to_dict().items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+        errors = [summary.message] if summary.outcome == "failed" else []
+        try:
+            svc.runs.finish(run_id, summary.outcome, counts, errors, summary.credits_balance)
+        except Exception:
+            log.exception("could not store the run record %s", run_id)
+
+
+def _remember_credits(svc: Services, balance: float) -> None:
+    ck = _Checkpoint(svc.state, "credits")
+    ck.doc = {"balance": balance, "at": iso(utcnow())}
+    with contextlib.suppress(Exception):
+        ck.save()
+
+
+# --------------------------------------------------------------------------------------------
+# The flows
+
+
+def prepare(svc: Services) -> None:
+    """Make sure the indices exist and undo bulk-load settings a crashed backfill left behind."""
+    schema.ensure_initialised(svc.client, svc.names.base)
+    schema.restore_after_crash(svc.client, svc.names.base)
+
+
+def backfill(svc: Services, settings: SyncSettings) -> RunSummary:
+    """Page the whole feed into the index, resumable from the last acknowledged page."""
+    prepare(svc)
+    with locked(svc, settings, "backfill"), recorded(svc, "backfill", _params(settings)) as summary:
+        _backfill(svc, settings, summary)
+        return summary
+
+
+def _backfill(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
+    physical = schema.live_physical_index(svc.client, svc.names.base)
+    if settings.bulk_load:
+        schema.enter_bulk_load(svc.client, physical)
+    try:
+        checkpoint = scan_feed(
+            svc,
+            settings,
+            summary,
+            key="backfill",
+            request=FeedRequest(batch_size=settings.batch_size),
+            label="backfill",
+        )
+    finally:
+        if settings.bulk_load:
+            schema.exit_bulk_load(svc.client, physical)
+    summary.steps.append(f"backfill: {summary.pages} pages")
+    if not checkpoint.doc.get("completed"):
+        summary.outcome = "stopped"
+        summary.message = "stopped before the end of the feed; the next run resumes"
+        return
+    # The feed is in the index as of the scan's start: the incremental sync and the expired sweep
+    # take over from there (an earlier start only widens the overlap).
+    started_at = checkpoint.doc["started_at"]
+    sync_state = _Checkpoint(svc.state, "sync")
+    sync_state.doc.update(
+        {
+            "backfill_completed_at": checkpoint.doc["completed_at"],
+            "last_run_started_at": started_at,
+            "last_sweep_at": started_at,
+        }
+    )
+    sync_state.save()
+
+
+def sync(svc: Services, settings: SyncSettings) -> RunSummary:
+    """The scheduled run: expired sweep, incremental fetch, then move the watermark."""
+    prepare(svc)
+    with locked(svc, settings, "sync"), recorded(svc, "sync", _params(settings)) as summary:
+        state = _Checkpoint(svc.state, "sync")
+        if not state.doc.get("backfill_completed_at"):
+            log.info("sync: no completed backfill yet: running the backfill first")
+            summary.steps.append("backfill (none completed yet)")
+            _backfill(svc, settings, summary)
+            if summary.outcome == "stopped":
+                return summary
+            state = _Checkpoint(svc.state, "sync")
+        last_sweep = parse_iso(state.doc["last_sweep_at"])
+        if utcnow() - last_sweep > EXPIRED_LOOKBACK_SAFE:
+            log.warning(
+                "sync: the last successful sweep (%s) is older than /expired can cover "
+                "(7 days): running a full re-sync instead",
+                iso(last_sweep),
+            )
+            summary.steps.append("resync (sweep too old)")
+            _resync(svc, settings, summary)
+            return summary
+        this_run_started_at = utcnow()
+        try:
+            _sweep(svc, settings, summary, since=last_sweep - settings.overlap)
+        except JoboLookbackError as exc:
+            log.warning("sync: /expired refused the lookback (%s): running a full re-sync", exc)
+            summary.steps.append("resync (lookback refused)")
+            _resync(svc, settings, summary)
+            return summary
+        watermark = parse_iso(state.doc["last_run_started_at"]) - settings.overlap
+        request = FeedRequest(batch_size=settings.batch_size, **{settings.watermark: watermark})
+        checkpoint = scan_feed(
+            svc, settings, summary, key="incremental", request=request, label="sync"
+        )
+        if not checkpoint.doc.get("completed"):
+            summary.outcome = "stopped"
+            summary.message = "stopped before the end of the incremental fetch; watermark kept"
+            return summary
+        # Both steps succeeded: move the watermark to this run's start (or the resumed scan's
+        # original start, whichever is earlier).
+        started = min(this_run_started_at, parse_iso(checkpoint.doc["started_at"]))
+        state.doc.update(
+            {"last_run_started_at": iso(started), "last_sweep_at": iso(this_run_started_at)}
+        )
+        state.save()
+        summary.steps.append(f"incremental since {iso(watermark)}: {checkpoint.doc['jobs']} jobs")
+        _purge(svc, settings, summary)
+        return summary
+
+
+def expire(svc: Services, settings: SyncSettings) -> RunSummary:
+    """The expired sweep alone, since the last successful sweep."""
+    prepare(svc)
+    with locked(svc, settings, "expire"), recorded(svc, "expire", _params(settings)) as summary:
+        state = _Checkpoint(svc.state, "sync")
+        started = utcnow()
+        last = state.doc.get("last_sweep_at")
+        since = parse_iso(last) - settings.overlap if last else started - timedelta(days=1)
+        _sweep(svc, settings, summary, since=since)
+        if state.doc:
+            state.doc["last_sweep_at"] = iso(started)
+            state.save()
+        _purge(svc, settings, summary)
+        return summary
+
+
+def _sweep(svc: Services, settings: SyncSettings, summary: RunSummary, *, since: datetime) -> None:
+    oldest = utcnow() - EXPIRED_LOOKBACK_LIMIT + timedelta(minutes=5)
+    if since < oldest:
+        since = oldest
+    expired_at = iso(utcnow())
+    before = summary.expired + summary.deleted + summary.missing + summary.unchanged
+    for ids in _upstream(svc).iter_expired(since):
+        _write_ops(
+            svc, settings, summary, _expiry_ops(iter(ids), settings.expired_action, expired_at)
+        )
+    after = summary.expired + summary.deleted + summary.missing + summary.unchanged
+    summary.steps.append(f"sweep since {iso(since)}: {after - before} ids")
+
+
+def _purge(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
+    if not settings.retention_days:
+        return
+    cutoff = iso(utcnow() - timedelta(days=settings.retention_days))
+    answer = svc.client.delete_by_query(
+        index=svc.names.all_alias,
+        body={
+            "query": {
+                "bool": {
+                    "filter": [
+                        {"term": {"status": "expired"}},
+                        {"range": {"expired_at": {"lt": cutoff}}},
+                    ]
+                }
+            }
+        },
+        params={"conflicts": "proceed", "refresh": "true"},
+    )
+    summary.purged += int(answer.get("deleted", 0))
+    summary.steps.append(f"purged {answer.get('deleted', 0)} expired before {cutoff}")
+
+
+def resync(svc: Services, settings: SyncSettings) -> RunSummary:
+    """Full scan of the feed, then expire what the index has and the feed no longer has."""
+    prepare(svc)
+    with locked(svc, settings, "resync"), recorded(svc, "resync", _params(settings)) as summary:
+        _resync(svc, settings, summary)
+        return summary
+
+
+def _resync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
+    seen = SeenIds(settings.work_dir / f"{svc.names.base}-resync-seen.sqlite")
+    try:
+        checkpoint = scan_feed(
+            svc,
+            settings,
+            summary,
+            key="resync",
+            request=FeedRequest(batch_size=settings.batch_size),
+            label="resync",
+            on_page=lambda page: seen.add(i for i in map(_job_id, page.jobs) if i),
+            fresh_start=lambda doc: _start_seen(seen, doc),
+            # Resume only with the very file this scan wrote: a lost or replaced file would make
+            # the evidence incomplete.
+            can_resume=lambda doc: doc.get("seen_token") == seen.token,
+        )
+        if not checkpoint.doc.get("completed"):
+            summary.outcome = "stopped"
+            summary.message = "stopped before the end of the feed; nothing expired; resumable"
+            return
+        started_at = checkpoint.doc["started_at"]
+        anonymous = int(checkpoint.doc.get("anonymous_jobs", 0))
+        if anonymous and not settings.force:
+            raise DeletionRefusedError(
+                f"resync: the feed scan completed but {anonymous} jobs had no usable id, so the "
+                f"evidence is incomplete and nothing was expired; see the dead-letter index, or "
+                f"rerun with --force to expire anyway"
+            )
+        missing = _reconcile_candidates(svc, seen, started_at)
+        active = svc.client.count(index=svc.names.read_alias)["count"]
+        limit = settings.max_expire_fraction * active
+        if missing and missing > limit and not settings.force:
+            raise DeletionRefusedError(
+                f"resync: {missing} of {active} active jobs are no longer in the feed, more than "
+                f"--max-expire-fraction {settings.max_expire_fraction} allows; nothing was "
+                f"expired. Check the feed (filters, key entitlements), then rerun with --force "
+                f"if this is expected"
+            )
+        _write_ops(
+            svc,
+            settings,
+            summary,
+            _expiry_ops(_stored_missing(seen), settings.expired_action, iso(utcnow())),
+        )
+        summary.steps.append(f"resync: {seen.count()} feed ids, {missing} expired")
+        sync_state = _Checkpoint(svc.state, "sync")
+        sync_state.doc.setdefault("backfill_completed_at", checkpoint.doc["completed_at"])
+        sync_state.doc.update(
+            {
+                "last_run_started_at": started_at,
+                "last_sweep_at": started_at,
+                "last_resync_at": checkpoint.doc["completed_at"],
+            }
+        )
+        sync_state.save()
+        checkpoint.doc["reconciled_at"] = iso(utcnow())
+        checkpoint.save()
+        seen.remove_file()
+    finally:
+        seen.close()
+
+
+def _start_seen(seen: SeenIds, doc: dict[str, Any]) -> None:
+    seen.clear()
+    doc["seen_token"] = seen.token
+
+
+def _reconcile_candidates(svc: Services, seen: SeenIds, started_at: str) -> int:
+    """Merge-join the index's active ids (not written since ``started_at``) with the feed ids,
+    spilling the ids to expire into the same SQLite file; returns how many there are."""
+    query = {
+        "bool": {
+            "filter": [
+                {"term": {"status": "active"}},
+                {"range": {"indexed_at": {"lt": started_at}}},
+            ]
+        }
+    }
+    db = seen.connection  # one file for the whole reconciliation
+    db.execute("CREATE TABLE IF NOT EXISTS missing (id TEXT PRIMARY KEY) WITHOUT ROWID")
+    db.execute("DELETE FROM missing")
+    count = 0
+    batch: list[tuple[str]] = []
+    for entry in merge_join_missing(
+        iter_index_ids(svc.client, svc.names.all_alias, query=query), seen.sorted_ids()
+    ):
+        batch.append((entry.id,))
+        count += 1
+        if len(batch) >= 10_000:
+            db.executemany("INSERT OR IGNORE INTO missing (id) VALUES (?)", batch)
+            batch = []
+    if batch:
+        db.executemany("INSERT OR IGNORE INTO missing (id) VALUES (?)", batch)
+    return count
+
+
+def _stored_missing(seen: SeenIds) -> Iterator[str]:
+    last = ""
+    while True:
+        rows = seen.connection.execute(
+            "SELECT id FROM missing WHERE id > ? ORDER BY id LIMIT 5000", (last,)
+        ).fetchall()
+        if not rows:
+            return
+        for (ident,) in rows:
+            yield ident
+        last = rows[-1][0]
+
+
+def status(svc: Services) -> dict[str, Any]:
+    """Everything an operator asks first, as plain data."""
+
+    def doc(key: str) -> dict[str, Any]:
+        found = svc.state.load(key)
+        return dict(found.doc) if found else {}
+
+    def count(index: str, query: dict[str, Any] | None = None) -> int | None:
+        try:
+            body = {"query": query} if query else None
+            return int(svc.client.count(index=index, body=body)["count"])
+        except Exception:
+            return None
+
+    sync_state = doc("sync")
+    return {
+        "index": svc.names.base,
+        "watermark": sync_state.get("last_run_started_at"),
+        "last_sweep_at": sync_state.get("last_sweep_at"),
+        "backfill_completed_at": sync_state.get("backfill_completed_at"),
+        "last_resync_at": sync_state.get("last_resync_at"),
+        "backfill": _scan_status(doc("backfill")),
+        "incremental": _scan_status(doc("incremental")),
+        "resync": _scan_status(doc("resync")),
+        "lock": LeaseLock(svc.state).holder(),
+        "active": count(svc.names.read_alias),
+        "expired": count(svc.names.all_alias, {"term": {"status": "expired"}}),
+        "dead_letters": count(svc.names.dead_letters),
+        "credits_balance": doc("credits").get("balance"),
+        "last_runs": svc.runs.last_runs(5),
+    }
+
+
+def _scan_status(doc: dict[str, Any]) -> dict[str, Any] | None:
+    if not doc:
+        return None
+    return {k: doc.get(k) for k in ("started_at", "completed", "completed_at", "pages", "jobs")}
+
+
+def _params(settings: SyncSettings) -> dict[str, Any]:
+    return {
+        "batch_size": settings.batch_size,
+        "overlap_s": settings.overlap.total_seconds(),
+        "watermark": settings.watermark,
+        "expired_action": settings.expired_action,
+        "max_expire_fraction": settings.max_expire_fraction,
+        "force": settings.force,
+    }
+
+
+def resync_due(svc: Services, every: timedelta) -> bool:
+    """True when a backfill has completed and the last full re-sync is older than ``every``."""
+    found = svc.state.load("sync")
+    doc = found.doc if found else {}
+    if not doc.get("backfill_completed_at"):
+        return False
+    last = doc.get("last_resync_at") or doc["backfill_completed_at"]
+    return utcnow() - parse_iso(last) > every

@@ -1,0 +1,159 @@
+"""fetch -> bounded queue -> N page workers, with in-order acknowledgement.
+
+One thread fetches feed pages and puts them on a queue bounded in *bytes*; ``concurrency`` worker
+threads each take a page, transform and bulk-write it. Pages may finish out of order, but
+``on_acknowledged`` is called strictly in fetch order, only for pages whose every item OpenSearch
+has answered for: that is where the caller moves its checkpoint, so a checkpoint never runs
+ahead of durable data. Memory is bounded by the queue's byte budget plus the pages in flight.
+
+A stop request (SIGTERM) stops fetching; pages already fetched (and paid for) are still written
+and acknowledged before ``run`` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+log = logging.getLogger("indexer.pipeline")
+
+P = TypeVar("P")
+R = TypeVar("R")
+
+
+class ByteBoundedQueue(Generic[P]):
+    """A FIFO whose total size in bytes stays under ``capacity`` (one oversized item may pass)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: deque[tuple[P | None, int]] = deque()
+        self._bytes = 0
+        self._cond = threading.Condition()
+        self.peak_bytes = 0
+
+    def put(self, item: P | None, size: int, abort: threading.Event) -> bool:
+        """Block while full; returns False if ``abort`` was set while waiting."""
+        with self._cond:
+            while self._items and self._bytes + size > self.capacity:
+                if abort.is_set():
+                    return False
+                self._cond.wait(0.2)
+            self._items.append((item, size))
+            self._bytes += size
+            self.peak_bytes = max(self.peak_bytes, self._bytes)
+            self._cond.notify_all()
+            return True
+
+    def get(self) -> P | None:
+        with self._cond:
+            while not self._items:
+                self._cond.wait()
+            item, size = self._items.popleft()
+            self._bytes -= size
+            self._cond.notify_all()
+            return item
+
+    def close(self, consumers: int) -> None:
+        """Wake every consumer with an end-of-stream marker (None)."""
+        with self._cond:
+            for _ in range(consumers):
+                self._items.append((None, 0))
+            self._cond.notify_all()
+
+
+@dataclass
+class PipelineStats:
+    pages_fetched: int = 0
+    pages_acknowledged: int = 0
+    peak_queue_bytes: int = 0
+    stopped_early: bool = False
+
+
+@dataclass
+class _Slot(Generic[P, R]):
+    seq: int
+    page: P
+    result: R | None = None
+
+
+@dataclass
+class Pipeline(Generic[P, R]):
+    """Runs ``process`` over ``pages`` with ``concurrency`` workers; see the module docstring."""
+
+    process: Callable[[P], R]
+    on_acknowledged: Callable[[P, R], None]
+    size_of: Callable[[P], int]
+    concurrency: int = 2
+    queue_bytes: int = 64 * 1024 * 1024
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self, pages: Iterator[P]) -> PipelineStats:
+        stats = PipelineStats()
+        queue: ByteBoundedQueue[_Slot[P, R]] = ByteBoundedQueue(self.queue_bytes)
+        abort = threading.Event()
+        errors: list[BaseException] = []
+        done: dict[int, _Slot[P, R]] = {}
+        ack_lock = threading.Lock()
+        next_ack = [0]
+
+        def fail(exc: BaseException) -> None:
+            with ack_lock:
+                errors.append(exc)
+            abort.set()
+
+        def fetch() -> None:
+            seq = 0
+            try:
+                for page in pages:
+                    if not queue.put(_Slot(seq, page), self.size_of(page), abort):
+                        break
+                    seq += 1
+                    stats.pages_fetched = seq
+                    if self.stop.is_set() or abort.is_set():
+                        stats.stopped_early = self.stop.is_set()
+                        break
+            except BaseException as exc:
+                fail(exc)
+            finally:
+                queue.close(self.concurrency)
+
+        def acknowledge(slot: _Slot[P, R]) -> None:
+            with ack_lock:
+                done[slot.seq] = slot
+                while next_ack[0] in done and not errors:
+                    ready = done.pop(next_ack[0])
+                    assert ready.result is not None
+                    self.on_acknowledged(ready.page, ready.result)
+                    next_ack[0] += 1
+                    stats.pages_acknowledged += 1
+
+        def work() -> None:
+            while True:
+                slot = queue.get()
+                if slot is None:
+                    return
+                if abort.is_set():
+                    continue  # drain without processing: an earlier page failed
+                try:
+                    slot.result = self.process(slot.page)
+                    acknowledge(slot)
+                except BaseException as exc:
+                    fail(exc)
+
+        threads = [threading.Thread(target=fetch, name="feed-fetch", daemon=True)]
+        threads += [
+            threading.Thread(target=work, name=f"bulk-writer-{i}", daemon=True)
+            for i in range(self.concurrency)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        stats.peak_queue_bytes = queue.peak_bytes
+        if errors:
+            raise errors[0]
+        return stats

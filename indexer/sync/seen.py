@@ -1,0 +1,81 @@
+"""Feed ids seen during a re-sync, spilled to SQLite so memory stays flat whatever the feed size.
+
+SQLite's default BINARY collation compares TEXT as UTF-8 bytes, which is the order in which
+OpenSearch sorts a ``keyword`` field and in which Python compares ``str`` (code points): the three
+orderings agree, so ``sorted_ids()`` can be merge-joined with the index's id scan.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+
+class SeenIds:
+    """A durable, de-duplicated set of ids on disk, read back in sorted order."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY) WITHOUT ROWID")
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        if self.token is None:
+            self._new_token()
+
+    @property
+    def token(self) -> str | None:
+        """Identifies this file's contents: a checkpoint resumes only with the file it wrote."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'token'").fetchone()
+        return row[0] if row else None
+
+    def _new_token(self) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('token', ?)", (uuid.uuid4().hex,)
+        )
+
+    def add(self, ids: Iterable[str]) -> None:
+        """Record ids durably (one transaction per call: call it once per acknowledged page)."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR IGNORE INTO seen (id) VALUES (?)", ((i,) for i in ids))
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM seen").fetchone()[0])
+
+    def sorted_ids(self, chunk: int = 10_000) -> Iterator[str]:
+        """Every id in ascending UTF-8 byte order, streamed in chunks (bounded memory)."""
+        last = ""
+        while True:
+            rows = self._db.execute(
+                "SELECT id FROM seen WHERE id > ? ORDER BY id LIMIT ?", (last, chunk)
+            ).fetchall()
+            if not rows:
+                return
+            for (ident,) in rows:
+                yield ident
+            last = rows[-1][0]
+
+    def clear(self) -> None:
+        """Forget every id (a new scan starts) and give the file a new token."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM seen")
+            self._new_token()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection, for scratch tables that belong with these ids."""
+        return self._db
+
+    def close(self) -> None:
+        self._db.close()
+
+    def remove_file(self) -> None:
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)

@@ -1,0 +1,231 @@
+"""End-to-end: the real CLI, the real OpenSearch node, the feed simulator over real HTTP.
+
+Each test ends with an exact comparison of the index with the simulator's ``/_sim/truth``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opensearchpy import OpenSearch, TransportError
+
+from indexer.simulator import start_simulator
+from indexer.store.state import LeaseLock, StateStore
+from tests.e2e import Indexer, Sim, assert_exact, index_docs
+
+pytestmark = pytest.mark.integration
+
+API_KEY = "e2e-secret-key-123"
+
+
+@pytest.fixture
+def make_env(opensearch_url: str, unique_name, tmp_path: Path) -> Iterator:
+    started = []
+
+    def make(jobs: int = 600, **sim_options) -> Indexer:
+        options = {"seed": 7, "retry_after": 0, "subscription": True, **sim_options}
+        running = start_simulator(jobs=jobs, api_key=API_KEY, **options)
+        started.append(running)
+        sim = Sim(running.url, API_KEY)
+        return Indexer(opensearch_url, sim, unique_name("e2e"), tmp_path / "work")
+
+    yield make
+    for running in started:
+        running.stop()
+
+
+def feed_requests(sim: Sim) -> int:
+    counts = sim.stats()["requests"]
+    return sum(n for key, n in _flatten(counts) if "/api/jobs/feed" in key)
+
+
+def _flatten(counts, prefix: str = ""):
+    if isinstance(counts, dict):
+        for key, value in counts.items():
+            yield from _flatten(value, f"{prefix}{key} ")
+    else:
+        yield prefix, counts
+
+
+def test_backfill_indexes_the_whole_feed_exactly(make_env, os_client: OpenSearch) -> None:
+    env = make_env(jobs=1200)
+    summary = env.run("backfill", "--batch-size", "250")
+    assert summary["outcome"] == "success"
+    truth = env.sim.truth()
+    assert summary["fetched"] == len(truth["active"])
+    assert summary["indexed"] == len(truth["active"])
+    assert summary["pages"] == 5
+    assert_exact(os_client, env.base, env.sim)
+    again = env.run("backfill", "--batch-size", "250")  # completed: a new scan, all unchanged
+    assert again["indexed"] == 0
+    assert again["unchanged"] == len(truth["active"])
+
+
+def test_backfill_killed_mid_way_resumes_with_fewer_feed_requests(
+    make_env, os_client: OpenSearch
+) -> None:
+    env = make_env(jobs=2000, latency_ms=150)
+    args = env.args("backfill", "--batch-size", "100")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "indexer", *args],
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    state = StateStore(os_client, f"{env.base}-indexer-state")
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                found = state.load("backfill")
+            except TransportError:  # the state index is still being created by the child
+                found = None
+            if found and found.doc.get("pages", 0) >= 6:
+                break
+            assert child.poll() is None, "the backfill ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        child.kill()  # SIGKILL: no chance to clean up
+        child.wait()
+    time.sleep(0.5)  # requests the child had in flight finish on the simulator's side
+    acknowledged = state.load("backfill").doc["pages"]
+    assert not state.load("backfill").doc["completed"]
+    before = feed_requests(env.sim)
+    summary = env.run("backfill", "--batch-size", "100")
+    resumed_requests = feed_requests(env.sim) - before
+    assert summary["outcome"] == "success"
+    assert_exact(os_client, env.base, env.sim)
+    # A fresh start of the same scan, into another index, for comparison.
+    fresh = Indexer(env.opensearch_url, env.sim, env.base + "-fresh", env.work_dir)
+    before = feed_requests(env.sim)
+    fresh.run("backfill", "--batch-size", "100")
+    fresh_requests = feed_requests(env.sim) - before
+    assert resumed_requests <= fresh_requests - acknowledged
+    assert resumed_requests < fresh_requests
+    # The killed run's lease named a dead process on this host: the resume took it over.
+    assert LeaseLock(state).holder() is None
+
+
+def test_sync_catches_creates_edits_late_changes_expiries_and_reposts(
+    make_env, os_client: OpenSearch
+) -> None:
+    env = make_env(jobs=800)
+    env.run("backfill")
+    env.sim.mutate(create=40, update=60, expire=30)
+    env.sim.mutate(update=10, lag_minutes=10)  # late-arriving: stamped 10 minutes ago
+    first = env.run("sync")
+    assert first["outcome"] == "success"
+    assert first["indexed"] >= 40 + 60 + 10
+    assert first["expired"] == 30
+    assert_exact(os_client, env.base, env.sim)
+    reposted = env.sim.mutate(repost=15)["reposted"]
+    env.sim.mutate(expire=5)
+    second = env.run("sync")
+    docs = assert_exact(os_client, env.base, env.sim)
+    assert all(docs[i]["status"] == "active" for i in reposted)
+    assert second["expired"] == 5
+
+
+def test_replayed_overlapping_pages_never_roll_back(make_env, os_client: OpenSearch) -> None:
+    env = make_env(jobs=500)
+    env.run("backfill")
+    env.sim.mutate(update=50)
+    env.run("sync")
+    # Every later sync re-reads the overlap window: the same versions again, written 0 times.
+    replay = env.run("sync", "--overlap", "1d")
+    assert replay["fetched"] >= 50
+    assert replay["indexed"] == 0
+    assert replay["unchanged"] == replay["fetched"]
+    assert_exact(os_client, env.base, env.sim)
+
+
+def test_resync_expires_ids_the_feed_no_longer_has(make_env, os_client: OpenSearch) -> None:
+    env = make_env(jobs=600)
+    env.run("backfill")
+    gone = env.sim.mutate(expire=20)["expired"]
+    summary = env.run("resync")
+    assert summary["outcome"] == "success"
+    assert summary["expired"] == 20
+    docs = assert_exact(os_client, env.base, env.sim)
+    assert all(docs[i]["status"] == "expired" for i in gone)
+
+
+def test_resync_refuses_to_expire_after_a_page_fails_mid_scan(
+    make_env, os_client: OpenSearch
+) -> None:
+    env = make_env(jobs=600)
+    env.run("backfill")
+    gone = env.sim.mutate(expire=20)["expired"]
+    env.sim.fault(path="/api/jobs/feed", status=500, times=1000, after=2)
+    failed = env.run("resync", "--batch-size", "100", "--upstream-retries", "2", expect=5)
+    assert failed["outcome"] == "failed"
+    docs = index_docs(os_client, env.base)
+    assert all(docs[i]["status"] == "active" for i in gone), "expired on partial evidence"
+    env.sim.call("DELETE", "/_sim/faults")
+    resumed = env.run("resync", "--batch-size", "100")
+    assert resumed["expired"] == 20
+    assert_exact(os_client, env.base, env.sim)
+
+
+def test_resync_refuses_a_large_expiry_without_force(make_env, os_client: OpenSearch) -> None:
+    env = make_env(jobs=300)
+    env.run("backfill")
+    env.sim.mutate(expire=100)
+    refused = env.run("resync", expect=8)
+    assert "max-expire-fraction" in refused["error"]
+    assert os_client.count(index=env.base)["count"] == 300  # nothing expired
+    forced = env.run("resync", "--force")
+    assert forced["expired"] == 100
+    assert_exact(os_client, env.base, env.sim)
+
+
+def test_a_second_concurrent_sync_is_refused_by_the_lock(make_env, os_client: OpenSearch) -> None:
+    env = make_env(jobs=100)
+    env.run("init")
+    lock = LeaseLock(StateStore(os_client, f"{env.base}-indexer-state"))
+    lock.acquire()
+    try:
+        refused = env.run("sync", expect=3)
+        assert "lock" in refused["error"]
+    finally:
+        lock.release()
+    assert env.run("sync")["outcome"] == "success"
+
+
+def test_invalid_cursor_restarts_the_scan_and_completes(make_env, os_client: OpenSearch) -> None:
+    env = make_env(jobs=700)
+    env.sim.fault(path="/api/jobs/feed", status=400, times=1, after=3)
+    summary = env.run("backfill", "--batch-size", "100")
+    assert summary["cursor_restarts"] == 1
+    assert summary["outcome"] == "success"
+    assert_exact(os_client, env.base, env.sim)
+
+
+def test_a_503_storm_is_waited_out(make_env, os_client: OpenSearch) -> None:
+    env = make_env(jobs=500)
+    env.sim.fault(path="/api/jobs/feed", status=503, times=4)
+    summary = env.run("backfill")
+    assert summary["outcome"] == "success"
+    assert_exact(os_client, env.base, env.sim)
+
+
+def test_malformed_jobs_are_dead_lettered_while_their_page_lands(
+    make_env, os_client: OpenSearch
+) -> None:
+    env = make_env(jobs=400)
+    env.sim.fault(malformed_jobs=7)
+    summary = env.run("backfill")
+    assert summary["dead_lettered"] == 7
+    assert summary["indexed"] == 400
+    assert_exact(os_client, env.base, env.sim)
+    os_client.indices.refresh(index=f"{env.base}-dead-letters")
+    letters = os_client.search(index=f"{env.base}-dead-letters", body={"size": 20})["hits"]["hits"]
+    assert len(letters) == 7
+    assert all(hit["_source"]["reason"] for hit in letters)
