@@ -10,7 +10,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 from opensearchpy import OpenSearch
-from opensearchpy.exceptions import OpenSearchException
+from opensearchpy.exceptions import NotFoundError, OpenSearchException
 
 from indexer.cli import main
 from indexer.cli.options import opensearch_options
@@ -51,6 +51,13 @@ def _run(action: Callable[[], T]) -> T:
         _fail(str(error), error.exit_code)
     except ConnectionSettingsError as error:
         _fail(str(error), ExitCode.USAGE)
+    except NotFoundError as error:
+        _fail(
+            f"OpenSearch has no index {error.info.get('error', {}).get('index', '')!r} "
+            f"({error.error}): create it with `jobo-indexer init --index BASE` and load jobs with "
+            "a backfill, or pass the --index base you used",
+            ExitCode.USAGE,
+        )
     except OpenSearchException as error:
         _fail(f"OpenSearch failed: {error}", ExitCode.OPENSEARCH_FAILED)
 
@@ -80,6 +87,10 @@ def _salary_text(hit: dict[str, Any]) -> str:
     low, high = salary.get("usd_min"), salary.get("usd_max")
     if low is None and high is None:
         return "-"
+    if low is None:
+        return f"up to ${_money(high)}"
+    if high is None:
+        return f"from ${_money(low)}"
     return f"${_money(low)}-{_money(high)}"
 
 

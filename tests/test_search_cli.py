@@ -1,0 +1,107 @@
+# ruff: noqa: F811 (pytest fixtures imported from test_search_data shadow their parameters)
+"""``jobo-indexer search``, ``suggest`` and ``stats`` on the simulator-built index."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from click.testing import CliRunner, Result
+from test_search_data import WorldIndex, world_index  # noqa: F401
+
+import indexer.cli.search  # noqa: F401 (registers the commands on main)
+from indexer.cli import main
+from indexer.search import fold
+
+pytestmark = pytest.mark.integration
+
+
+def run(opensearch_url: str, world: WorldIndex, *args: str) -> Result:
+    common = ["--opensearch-url", opensearch_url, "--index", world.names.base]
+    return CliRunner().invoke(main, [args[0], *common, *args[1:]])
+
+
+def _top_city(world: WorldIndex) -> tuple[str, str]:
+    places = Counter(
+        (loc["city"], loc["country"])
+        for doc in world.active
+        for loc in doc["locations"]
+        if loc["city"] and loc["point"]
+    )
+    return places.most_common(1)[0][0]
+
+
+def test_search_json_pages_with_the_printed_token(
+    opensearch_url: str, world_index: WorldIndex
+) -> None:
+    city, country = _top_city(world_index)
+    args = ["search", "--near-city", city, "--country", country, "--radius", "500km"]
+    args += ["--sort", "recency", "--size", "5", "--json"]
+    first = run(opensearch_url, world_index, *args)
+    assert first.exit_code == 0, first.output
+    page = json.loads(first.output)
+    assert page["total"] > 5
+    assert len(page["hits"]) == 5
+    assert page["near"] is not None
+    second = json.loads(
+        run(opensearch_url, world_index, *args, "--after", page["next_after"]).output
+    )
+    assert not {h["id"] for h in page["hits"]} & {h["id"] for h in second["hits"]}
+
+
+def test_search_table_is_readable(opensearch_url: str, world_index: WorldIndex) -> None:
+    result = run(
+        opensearch_url,
+        world_index,
+        "search",
+        "engineer",
+        "--workplace-type",
+        "remote,hybrid",
+        "--salary-min",
+        "80000",
+        "--posted-within",
+        "30",
+        "--size",
+        "3",
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].endswith(" jobs")
+    assert int(lines[0].split()[0]) > 3
+    assert sum(1 for line in lines[1:4] if "$" in line) == 3
+    assert any(line.startswith("next page: --after ") for line in lines)
+    assert any(line.strip().startswith("workplace_type: ") for line in lines)
+
+
+def test_search_usage_errors_are_one_clear_line(
+    opensearch_url: str, world_index: WorldIndex
+) -> None:
+    unknown = run(opensearch_url, world_index, "search", "--near-city", "Atlantis")
+    assert unknown.exit_code == 2
+    assert "city 'Atlantis'" in unknown.output
+    bad = run(opensearch_url, world_index, "search", "--radius", "far")
+    assert bad.exit_code == 2
+    assert "radius 'far'" in bad.output
+    forged = run(opensearch_url, world_index, "search", "--after", "xyz")
+    assert forged.exit_code == 2
+    assert "search_after token" in forged.output
+
+
+def test_suggest_json(opensearch_url: str, world_index: WorldIndex) -> None:
+    result = run(opensearch_url, world_index, "suggest", "eng", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert rows
+    for row in rows:
+        assert any(word.startswith("eng") for word in fold(row["text"]).split())
+
+
+def test_stats_json_and_text(opensearch_url: str, world_index: WorldIndex) -> None:
+    as_json = run(opensearch_url, world_index, "stats", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    stats = json.loads(as_json.output)
+    assert stats["active"] == len(world_index.active)
+    assert stats["expired"] == len(world_index.expired_ids)
+    text = run(opensearch_url, world_index, "stats")
+    assert f"{len(world_index.active)} active" in text.output
