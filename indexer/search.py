@@ -551,7 +551,13 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
+AUTOCOMPLETE_MAX_GRAM = 20  # mappings/jobs.json autocomplete_edge max_gram
+
+
 def build_suggest_body(prefix: str, size: int = 10) -> dict[str, Any]:
+    # Words longer than the longest indexed edge n-gram would never match: cut them to it.
+    prefix = " ".join(word[:AUTOCOMPLETE_MAX_GRAM] for word in prefix.split())
+
     def matches(field_name: str) -> dict[str, Any]:
         return {"match": {field_name: {"query": prefix, "operator": "and"}}}
 

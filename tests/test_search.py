@@ -26,6 +26,7 @@ from indexer.search import (
     SearchQuery,
     UnknownCityError,
     build_search_body,
+    build_suggest_body,
     count,
     fold,
     resolve_near_city,
@@ -441,3 +442,9 @@ def test_suggest_offers_company_names(os_client: OpenSearch, world_index: WorldI
     assert all(
         any(word.startswith(fold(prefix)) for word in fold(s.text).split()) for s in companies
     )
+
+
+def test_suggest_cuts_prefix_words_to_the_longest_indexed_ngram() -> None:
+    body = build_suggest_body("Softwareentwicklungsingenieur back", size=5)
+    query = body["query"]["bool"]["should"][0]["match"]["title.autocomplete"]["query"]
+    assert query == "Softwareentwicklungs back"  # 20 letters: the edge n-grams stop there
