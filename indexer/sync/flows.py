@@ -450,6 +450,11 @@ def locked(svc: Services, settings: SyncSettings, kind: str) -> Iterator[None]:
     beat = threading.Thread(target=heartbeat, name="lock-heartbeat", daemon=True)
     beat.start()
     try:
+        # Only the lock holder may undo bulk-load settings a crashed backfill left behind: a
+        # backfill that is still running holds the lock and keeps its settings.
+        restored = schema.restore_after_crash(svc.client, svc.names.base)
+        if restored:
+            log.warning("%s: restored the settings a crashed backfill left on %s", kind, restored)
         yield
     finally:
         beat_stop.set()
@@ -525,9 +530,8 @@ def _remember_credits(svc: Services, balance: float) -> None:
 
 
 def prepare(svc: Services) -> None:
-    """Make sure the indices exist and undo bulk-load settings a crashed backfill left behind."""
+    """Make sure the indices exist (the lock lives in the state index)."""
     schema.ensure_initialised(svc.client, svc.names.base)
-    schema.restore_after_crash(svc.client, svc.names.base)
 
 
 def backfill(svc: Services, settings: SyncSettings) -> RunSummary:

@@ -2,7 +2,8 @@
 // (which loads the standard modules: analysis-common, mapper-extras, geo, reindex, lang-painless,
 // transport-netty4, ...). Launched by scripts/opensearch-local; not meant to be run by hand.
 //
-// Usage: java -cp 'lib/*' LocalNode.java <base-path> <http-port>
+// Usage: java -cp 'lib/*' LocalNode.java <base-path> <http-port> [key=value ...]
+// Extra key=value arguments are node settings (e.g. thread_pool.write.queue_size=2 for tests).
 
 import static org.codelibs.opensearch.runner.OpenSearchRunner.newConfigs;
 
@@ -30,6 +31,10 @@ public class LocalNode {
             settings.put("discovery.type", "single-node");
             settings.put("cluster.routing.allocation.disk.threshold_enabled", false);
             settings.put("action.auto_create_index", true);
+            for (int i = 2; i < args.length; i++) {
+                String[] pair = args[i].split("=", 2);
+                settings.put(pair[0], pair[1]);
+            }
         }).build(newConfigs()
                 .basePath(basePath)
                 .numOfNode(1)
