@@ -47,3 +47,21 @@ def test_ports_and_data_volume() -> None:
     assert "opensearch-data" in doc["volumes"]
     assert any(v.startswith("opensearch-data:") for v in services["opensearch"]["volumes"])
     assert "vm.max_map_count" in COMPOSE.read_text()
+
+
+def test_simulator_and_indexer_services_run_the_cli_against_the_node() -> None:
+    services = load()["services"]
+    simulator = services["feed-simulator"]
+    assert simulator["command"][0] == "simulate"
+    assert "--host" in simulator["command"]
+    assert "0.0.0.0" in simulator["command"]
+    indexer = services["indexer"]
+    assert indexer["command"][:1] == ["run"]
+    env = indexer["environment"]
+    assert env["OPENSEARCH_URL"] == "http://opensearch:9200"
+    assert env["JOBO_BASE_URL"].endswith("http://feed-simulator:8765}")
+    assert indexer["depends_on"]["opensearch"]["condition"] == "service_healthy"
+    assert indexer["stop_signal"] == "SIGTERM"
+    assert "indexer-work" in load()["volumes"]
+    dockerfile = (COMPOSE.parent / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["jobo-indexer"]' in dockerfile
