@@ -10,17 +10,11 @@ import click
 from opensearchpy.exceptions import OpenSearchException
 
 from indexer.cli import main
+from indexer.cli.options import opensearch_client, opensearch_connection_options
 from indexer.errors import ExitCode
-from indexer.store.connection import DEFAULT_URL, ConnectionSettingsError, connect
+from indexer.store.connection import ConnectionSettingsError
 from indexer.store.schema import SchemaError, init_index, migrate
 
-_url_option = click.option(
-    "--opensearch-url",
-    envvar="OPENSEARCH_URL",
-    default=DEFAULT_URL,
-    show_default=True,
-    help="OpenSearch base URL, credentials allowed as user:pass@ (env OPENSEARCH_URL).",
-)
 _base_option = click.option(
     "--index",
     "base",
@@ -45,7 +39,7 @@ def _emit(summary: dict[str, Any], lines: list[str], as_json: bool) -> None:
 
 
 @main.command()
-@_url_option
+@opensearch_connection_options
 @_base_option
 @_json_option
 def init(opensearch_url: str, base: str, as_json: bool) -> None:
@@ -55,7 +49,7 @@ def init(opensearch_url: str, base: str, as_json: bool) -> None:
     mappings/, says so and how to migrate (exit code 0: the layout is usable).
     """
     try:
-        report = init_index(connect(opensearch_url), base)
+        report = init_index(opensearch_client(opensearch_url), base)
     except SchemaError as error:
         _fail(str(error), error.exit_code)
         return
@@ -73,7 +67,7 @@ def init(opensearch_url: str, base: str, as_json: bool) -> None:
 
 
 @main.command(name="migrate")
-@_url_option
+@opensearch_connection_options
 @_base_option
 @click.option("--delete-old", is_flag=True, help="Delete the previous index after the flip.")
 @_json_option
@@ -87,7 +81,9 @@ def migrate_command(opensearch_url: str, base: str, delete_old: bool, as_json: b
     """
     progress = None if as_json else click.echo
     try:
-        report = migrate(connect(opensearch_url), base, delete_old=delete_old, progress=progress)
+        report = migrate(
+            opensearch_client(opensearch_url), base, delete_old=delete_old, progress=progress
+        )
     except SchemaError as error:
         _fail(str(error), error.exit_code)
         return

@@ -5,24 +5,21 @@ from __future__ import annotations
 import json
 
 import click
-from opensearchpy import OpenSearch
 
 from indexer.cli import main
+from indexer.cli.options import (
+    connection_settings,
+    opensearch_client,
+    opensearch_connection_options,
+)
 
 
 @main.command()
-@click.option(
-    "--opensearch-url",
-    envvar="OPENSEARCH_URL",
-    default="http://127.0.0.1:9200",
-    show_default=True,
-    help="OpenSearch base URL (env OPENSEARCH_URL).",
-)
+@opensearch_connection_options
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 def ping(opensearch_url: str, as_json: bool) -> None:
-    """Check that OpenSearch answers and print its version."""
-    info = OpenSearch(hosts=[opensearch_url]).info()
-    summary = {"url": opensearch_url, "version": info["version"]["number"]}
-    click.echo(
-        json.dumps(summary) if as_json else f"OpenSearch {summary['version']} at {opensearch_url}"
-    )
+    """Check that OpenSearch answers (URL, TLS, credentials) and print its version."""
+    url = connection_settings(opensearch_url).url  # without user:password
+    info = opensearch_client(opensearch_url).info()  # the check already proved GET / works
+    summary = {"url": url, "version": info["version"]["number"]}
+    click.echo(json.dumps(summary) if as_json else f"OpenSearch {summary['version']} at {url}")

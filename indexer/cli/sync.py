@@ -18,7 +18,13 @@ from typing import Any
 import click
 
 from indexer.cli import main
-from indexer.cli.options import jobo_options, opensearch_options, output_options, read_api_key
+from indexer.cli.options import (
+    jobo_options,
+    opensearch_client,
+    opensearch_options,
+    output_options,
+    read_api_key,
+)
 from indexer.errors import ExitCode, SyncError
 from indexer.jobo import (
     JoboAuthError,
@@ -33,7 +39,6 @@ from indexer.logs import configure, redact, register_secret
 from indexer.progress import Progress
 from indexer.store import schema
 from indexer.store.bulk import BulkWriteError, IndexBlockedError
-from indexer.store.connection import ConnectionSettings, connect
 from indexer.store.state import LeaseLock, LockHeldError, RunRecorder, StateStore
 from indexer.sync import flows
 
@@ -150,7 +155,7 @@ def build_jobo(params: dict[str, Any]) -> JoboClient:
 def build_services(
     opensearch_url: str, base: str, jobo: JoboClient | None, show_progress: bool | None
 ) -> flows.Services:
-    client = connect(ConnectionSettings.from_url(opensearch_url))
+    client = opensearch_client(opensearch_url)
     names = schema.index_names(base)
     interactive = sys.stderr.isatty() if show_progress is None else show_progress
 
