@@ -65,3 +65,11 @@ def test_simulator_and_indexer_services_run_the_cli_against_the_node() -> None:
     assert "indexer-work" in load()["volumes"]
     dockerfile = (COMPOSE.parent / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["jobo-indexer"]' in dockerfile
+
+
+def test_dashboards_are_imported_once_dashboards_is_healthy() -> None:
+    service = load()["services"]["dashboards-import"]
+    assert service["command"][:2] == ["dashboards", "import"]
+    assert "http://opensearch-dashboards:5601" in service["command"]
+    assert service["depends_on"]["opensearch-dashboards"]["condition"] == "service_healthy"
+    assert service["restart"] == "no"

@@ -19,7 +19,7 @@ def main() -> None:
 
 def _register() -> None:
     # Imported for their side effect of adding commands to ``main``.
-    from indexer.cli import index, node, simulate, sync  # noqa: F401
+    from indexer.cli import index, node, search, simulate, sync  # noqa: F401
 
 
 _register()
