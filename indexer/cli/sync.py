@@ -36,6 +36,7 @@ from indexer.jobo import (
     RetryPolicy,
 )
 from indexer.logs import configure, redact, register_secret
+from indexer.metrics import Metrics, publish_run, start_metrics_server
 from indexer.progress import Progress
 from indexer.store import schema
 from indexer.store.bulk import BulkWriteError, IndexBlockedError
@@ -43,6 +44,15 @@ from indexer.store.state import LeaseLock, LockHeldError, RunRecorder, StateStor
 from indexer.sync import flows
 
 log = logging.getLogger("indexer.cli")
+
+metrics_file_option = click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="JOBO_INDEXER_METRICS_FILE",
+    default=None,
+    help="Write Prometheus metrics of the run to this node-exporter textfile (atomically); "
+    "counters continue from the file's previous values.",
+)
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 
@@ -233,6 +243,10 @@ def run_flow(
     services = build_services(
         ctx_params["opensearch_url"], ctx_params["base"], jobo, ctx_params["progress"]
     )
+    textfile: Path | None = ctx_params.get("metrics_file")
+    metrics = Metrics()
+    if textfile is not None:
+        metrics.load_textfile(textfile)
     try:
         with graceful_stop(services.stop):
             summary = flow(services, settings)
@@ -240,6 +254,9 @@ def run_flow(
         code = exit_code_for(exc)
         message = redact(str(exc))
         log.error("%s failed: %s", flow.__name__, message)
+        if textfile is not None:
+            failed = {"kind": flow.__name__, "outcome": "failed"}
+            publish_run(metrics, failed, state=services.state, textfile=textfile)
         if ctx_params["as_json"]:
             click.echo(
                 json.dumps(
@@ -255,6 +272,8 @@ def run_flow(
             click.echo(f"Error: {message}", err=True)
         sys.exit(int(code))
     data = summary.to_dict()
+    if textfile is not None:
+        publish_run(metrics, data, state=services.state, textfile=textfile)
     report(
         data,
         ctx_params["as_json"],
@@ -271,6 +290,7 @@ def _flow_command(name: str, flow: Callable[..., flows.RunSummary], doc: str) ->
     @jobo_options
     @sync_options
     @output_options
+    @metrics_file_option
     def command(**params: Any) -> None:
         run_flow(flow, params)
 
@@ -341,6 +361,14 @@ def status(**params: Any) -> None:
     default=None,
     help="Stop after this many runs (default: run until SIGTERM/SIGINT).",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    envvar="JOBO_INDEXER_METRICS_PORT",
+    default=None,
+    help="Serve Prometheus metrics on http://0.0.0.0:PORT/metrics while running.",
+)
+@metrics_file_option
 def run(**params: Any) -> None:
     """The loop for a container: sync every --every, resync every --resync-every.
 
@@ -353,30 +381,47 @@ def run(**params: Any) -> None:
     services = build_services(params["opensearch_url"], params["base"], jobo, params["progress"])
     every = parse_duration(params["every"])
     resync_every = parse_duration(params["resync_every"])
+    textfile: Path | None = params["metrics_file"]
+    metrics = Metrics()
+    if textfile is not None:
+        metrics.load_textfile(textfile)
+    server = None
+    if params["metrics_port"] is not None:
+        try:
+            server = start_metrics_server(metrics, params["metrics_port"])
+        except OSError as exc:
+            raise click.UsageError(str(exc)) from exc
+        log.info("run: serving metrics on port %d (/metrics)", server.port)
     cycles = 0
-    with graceful_stop(services.stop):
-        while not services.stop.is_set():
-            flow = flows.resync if flows.resync_due(services, resync_every) else flows.sync
-            try:
-                summary = flow(services, settings)
-                data = summary.to_dict()
-            except Exception as exc:
-                data = {
-                    "kind": flow.__name__,
-                    "outcome": "failed",
-                    "error": redact(str(exc)),
-                    "exit_code": int(exit_code_for(exc)),
-                }
-                log.error(
-                    "%s failed (exit code %s): %s; next run in %s",
-                    flow.__name__,
-                    data["exit_code"],
-                    data["error"],
-                    params["every"],
-                )
-            report(data, params["as_json"], f"{data['kind']} {data['outcome']}")
-            cycles += 1
-            if params["max_cycles"] and cycles >= params["max_cycles"]:
-                break
-            services.stop.wait(every.total_seconds())
+    try:
+        with graceful_stop(services.stop):
+            while not services.stop.is_set():
+                flow: Callable[..., flows.RunSummary] = flows.sync
+                try:
+                    if flows.resync_due(services, resync_every):
+                        flow = flows.resync
+                    data = flow(services, settings).to_dict()
+                except Exception as exc:
+                    data = {
+                        "kind": flow.__name__,
+                        "outcome": "failed",
+                        "error": redact(str(exc)),
+                        "exit_code": int(exit_code_for(exc)),
+                    }
+                    log.error(
+                        "%s failed (exit code %s): %s; next run in %s",
+                        flow.__name__,
+                        data["exit_code"],
+                        data["error"],
+                        params["every"],
+                    )
+                publish_run(metrics, data, state=services.state, textfile=textfile)
+                report(data, params["as_json"], f"{data['kind']} {data['outcome']}")
+                cycles += 1
+                if params["max_cycles"] and cycles >= params["max_cycles"]:
+                    break
+                services.stop.wait(every.total_seconds())
+    finally:
+        if server is not None:
+            server.stop()
     log.info("run: stopped after %d runs", cycles)
