@@ -375,9 +375,14 @@ def _describe_http_failure(
     url = settings.url
     body = str(error.error).lower() + " " + str(error.info).lower()
     if error.status_code == 400 and "ssl certificate" in body:
+        fix = (
+            f"it refused {settings.client_cert}: pass one signed by a CA the cluster trusts"
+            if settings.client_cert
+            else "pass --client-cert and --client-key"
+        )
         return OpenSearchConnectionError(
             f"OpenSearch at {url} requires a client certificate it accepts (400 from the TLS "
-            "proxy): pass --client-cert and --client-key",
+            f"proxy): {fix}",
             url=url,
             reason="client-certificate",
         )
