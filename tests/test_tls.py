@@ -243,3 +243,47 @@ def test_a_ca_bundle_on_a_plain_url_is_a_usage_error(opensearch_url: str, secure
     done = cli("ping", "--opensearch-url", opensearch_url, "--ca-certs", str(secured.pki.ca_cert))
     assert done.returncode == 2
     assert "need an https:// URL" in done.stderr
+
+
+def aws_env(**extra: str) -> dict[str, str]:
+    return clean_env(
+        AWS_ACCESS_KEY_ID="AKIDTESTKEYID0000000",
+        AWS_SECRET_ACCESS_KEY="aws-TEST-SECRET-key/0123456789",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_CONFIG_FILE="/nonexistent/aws-config",
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent/aws-credentials",
+        **extra,
+    )
+
+
+def test_sigv4_requests_reach_the_node_through_the_cli(opensearch_url: str) -> None:
+    # The plain node ignores the Authorization header: this proves the CLI wiring end to end.
+    done = cli(
+        "ping",
+        "--opensearch-url",
+        opensearch_url,
+        "--aws-sigv4",
+        env=aws_env(AWS_REGION="eu-west-1"),
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_refused_signature_names_the_aws_settings(secured: Secured) -> None:
+    # nginx wants basic auth, so the signed request is refused with 401.
+    done = cli(
+        "ping",
+        "--opensearch-url",
+        secured.proxy.url,
+        "--ca-certs",
+        str(secured.pki.ca_cert),
+        "--aws-sigv4",
+        "--aws-region",
+        "eu-west-1",
+        env=aws_env(),
+    )
+    assert done.returncode == OPENSEARCH_FAILED
+    assert (
+        "refused the credentials (401): check the AWS credentials, --aws-region and "
+        "--aws-service (eu-west-1, es)"
+    ) in done.stderr
+    assert "aws-TEST-SECRET" not in done.stdout + done.stderr
