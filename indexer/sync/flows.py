@@ -86,7 +86,9 @@ class SyncSettings:
     overlap: timedelta = timedelta(minutes=15)
     watermark: str = "updated_after"  # or "posted_after"
     bulk_concurrency: int = 2
-    queue_bytes: int = 64 * MIB
+    # Raw page bytes fetched ahead of the writers. Decoded pages take about three times their
+    # raw size, so this bounds the pipeline's memory whatever the feed size.
+    queue_bytes: int = 16 * MIB
     bulk_max_docs: int = 500
     bulk_max_bytes: int = 5 * MIB
     max_expire_fraction: float = 0.2
