@@ -12,6 +12,8 @@ and acknowledged before ``run`` returns.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import threading
 from collections import deque
@@ -23,6 +25,29 @@ log = logging.getLogger("indexer.pipeline")
 
 P = TypeVar("P")
 R = TypeVar("R")
+
+
+def _malloc_trim() -> None:
+    """Give freed page memory back to the OS (glibc only; a no-op elsewhere).
+
+    Pages are decoded in the fetch thread and freed in the writer threads, and their large
+    strings live in per-thread malloc arenas: without a trim, the process keeps the high-water
+    mark of every arena and its RSS creeps up with the length of the scan.
+    """
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _load_libc()
 
 
 class ByteBoundedQueue(Generic[P]):
@@ -130,6 +155,8 @@ class Pipeline(Generic[P, R]):
                     self.on_acknowledged(ready.page, ready.result)
                     next_ack[0] += 1
                     stats.pages_acknowledged += 1
+                    del ready
+                    _malloc_trim()
 
         def work() -> None:
             while True:
