@@ -13,7 +13,7 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, OpenSearchException
 
 from indexer.cli import main
-from indexer.cli.options import opensearch_options
+from indexer.cli.options import opensearch_client, opensearch_options
 from indexer.dashboards import (
     DEFAULT_BASE,
     DashboardsError,
@@ -28,7 +28,7 @@ from indexer.errors import ExitCode
 from indexer.search import SORT_ORDERS, GeoPoint, SearchError, SearchPage, SearchQuery, search
 from indexer.search import suggest as suggest_titles
 from indexer.stats import collect_stats, render_stats
-from indexer.store.connection import ConnectionSettingsError, connect
+from indexer.store.connection import ConnectionSettingsError, redact_url
 from indexer.store.schema import SchemaError, index_names
 
 T = TypeVar("T")
@@ -63,7 +63,7 @@ def _run(action: Callable[[], T]) -> T:
 
 
 def _client(opensearch_url: str) -> OpenSearch:
-    return _run(lambda: connect(opensearch_url))
+    return _run(lambda: opensearch_client(opensearch_url))
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -321,7 +321,10 @@ def dashboards_import(
     if as_json:
         click.echo(json.dumps(result.as_dict()))
     else:
-        click.echo(f"imported {result.success_count} of {len(objects)} saved objects into {url}")
+        click.echo(
+            f"imported {result.success_count} of {len(objects)} saved objects into "
+            f"{redact_url(url)}"
+        )
         for line in result.errors:
             click.echo(f"  error: {line}", err=True)
     if not result.success:

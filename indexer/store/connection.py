@@ -93,7 +93,7 @@ class ConnectionSettings:
         parts = urlsplit(url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConnectionSettingsError(
-                f"OpenSearch URL {_redact(url)!r} must look like http(s)://host:port"
+                f"OpenSearch URL {redact_url(url)!r} must look like http(s)://host:port"
             )
         netloc = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
         if ":" in parts.hostname:  # IPv6 literal
@@ -223,7 +223,8 @@ def aws_sigv4_auth(region: str | None, service: str = "es") -> Any:
     return Urllib3AWSV4SignerAuth(credentials, region, service)
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
+    """``url`` without the password of a ``user:password@`` part."""
     parts = urlsplit(url)
     if parts.password is None:
         return url
