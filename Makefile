@@ -5,28 +5,34 @@ VENV := .venv
 BIN := $(VENV)/bin
 NODE := scripts/opensearch-local
 
-.PHONY: install test test-unit test-faults lint demo bench node-start node-stop clean
+.PHONY: install system-deps test test-unit test-faults lint demo bench node-start node-stop clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,aws]'
 	touch $@
+
+# nginx (a TLS-terminating proxy with basic auth for the secure-connection tests) and openssl.
+system-deps:
+	@command -v nginx >/dev/null && command -v openssl >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q nginx-light openssl; \
+	  else echo "install nginx-light and openssl (apt-get install nginx-light openssl)" >&2; exit 1; fi; }
 
 lint: install
 	$(BIN)/ruff check .
 
 # Unit and integration tests on a real OpenSearch node (started by tests/conftest.py).
-test: install lint
+test: install system-deps lint
 	$(BIN)/pytest -m "not faults"
 
 test-unit: install
 	$(BIN)/pytest -m "not integration and not faults"
 
 test-faults: install
-	$(BIN)/pytest -m faults
+	$(BIN)/pytest -m faults tests/faults
 
 demo: install
 	$(BIN)/python scripts/demo.py

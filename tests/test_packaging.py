@@ -1,4 +1,4 @@
-"""A non-editable install finds mappings/ and the dashboards: build the wheel, run from elsewhere."""
+"""A non-editable install finds mappings/ and the dashboards: build the wheel, run elsewhere."""
 
 from __future__ import annotations
 

@@ -208,8 +208,17 @@ def start_tls_proxy(
     config = prefix / "conf" / "nginx.conf"
     config.write_text(_config(prefix, pki, upstream, ports))
     process = subprocess.Popen(
-        [nginx_binary(), "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(config)]
-        + ["-g", "daemon off;"],
+        [
+            nginx_binary(),
+            "-p",
+            str(prefix),
+            "-e",
+            str(prefix / "error.log"),
+            "-c",
+            str(config),
+            "-g",
+            "daemon off;",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
