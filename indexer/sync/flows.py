@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -29,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from opensearchpy import OpenSearch
+from opensearchpy import OpenSearch, TransportError
 
 from indexer.errors import DeletionRefusedError, ErrorBudgetExceededError, SyncError
 from indexer.jobo import (
@@ -63,6 +64,7 @@ MIB = 1024 * 1024
 EXPIRED_LOOKBACK_LIMIT = timedelta(days=7)
 # /expired accepts at most 7 days back; keep a margin for clock skew and a run's own duration.
 EXPIRED_LOOKBACK_SAFE = EXPIRED_LOOKBACK_LIMIT - timedelta(hours=1)
+STATE_WRITE_ATTEMPTS = 8
 
 
 def utcnow() -> datetime:
@@ -205,7 +207,16 @@ class _Checkpoint:
         )
 
     def save(self) -> None:
-        self.versioned = self.state.save(self.key, self.doc, expected=self.versioned)
+        """Store the checkpoint; a 429 (the node's write queue is full, so the write was not
+        executed) is retried with bounded jittered backoff, like the bulk items beside it."""
+        for attempt in range(STATE_WRITE_ATTEMPTS):
+            try:
+                self.versioned = self.state.save(self.key, self.doc, expected=self.versioned)
+                return
+            except TransportError as exc:
+                if exc.status_code != 429 or attempt == STATE_WRITE_ATTEMPTS - 1:
+                    raise
+                time.sleep(min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
 
 
 class _WriterPool:
@@ -451,6 +462,7 @@ def locked(svc: Services, settings: SyncSettings, kind: str) -> Iterator[None]:
 
     beat = threading.Thread(target=heartbeat, name="lock-heartbeat", daemon=True)
     beat.start()
+    failed = True
     try:
         # Only the lock holder may undo bulk-load settings a crashed backfill left behind: a
         # backfill that is still running holds the lock and keeps its settings.
@@ -458,15 +470,32 @@ def locked(svc: Services, settings: SyncSettings, kind: str) -> Iterator[None]:
         if restored:
             log.warning("%s: restored the settings a crashed backfill left on %s", kind, restored)
         yield
+        failed = False
     finally:
         beat_stop.set()
         beat.join()
         if not lost:
-            lock.release()
+            _release(lock, kind, quietly=failed)
     if lost:
         raise SyncError(
             f"{kind}: lost the lock while running ({lost[0]}); stopped after the "
             f"current batch so two runs do not write at once"
+        )
+
+
+def _release(lock: LeaseLock, kind: str, *, quietly: bool) -> None:
+    """Release the lock; after a failed run, a failing release (OpenSearch gone) is only logged
+    so that it does not hide the run's own, clearer error."""
+    try:
+        lock.release()
+    except Exception as exc:
+        if not quietly:
+            raise
+        log.warning(
+            "%s: could not release the lock (%s); a next run on this host takes it over, "
+            "elsewhere it expires after its TTL",
+            kind,
+            exc,
         )
 
 
@@ -557,9 +586,12 @@ def _backfill(svc: Services, settings: SyncSettings, summary: RunSummary) -> Non
             request=FeedRequest(batch_size=settings.batch_size),
             label="backfill",
         )
-    finally:
+    except BaseException:
         if settings.bulk_load:
-            schema.exit_bulk_load(svc.client, physical)
+            _exit_bulk_load_after_failure(svc, physical)
+        raise
+    if settings.bulk_load:
+        schema.exit_bulk_load(svc.client, physical)
     summary.steps.append(f"backfill: {summary.pages} pages")
     if not checkpoint.doc.get("completed"):
         summary.outcome = "stopped"
@@ -577,6 +609,21 @@ def _backfill(svc: Services, settings: SyncSettings, summary: RunSummary) -> Non
         }
     )
     sync_state.save()
+
+
+def _exit_bulk_load_after_failure(svc: Services, physical: str) -> None:
+    """The backfill already failed: restoring its bulk-load settings is best effort, and a
+    failure here (OpenSearch gone) must not hide the run's own error. The next run's lock
+    holder restores what is left (``schema.restore_after_crash``)."""
+    try:
+        schema.exit_bulk_load(svc.client, physical)
+    except Exception as exc:
+        log.warning(
+            "backfill: could not restore the bulk-load settings of %s (%s); the next run "
+            "restores them",
+            physical,
+            exc,
+        )
 
 
 def sync(svc: Services, settings: SyncSettings) -> RunSummary:
