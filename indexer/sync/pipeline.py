@@ -121,6 +121,9 @@ class Pipeline(Generic[P, R]):
         queue: ByteBoundedQueue[_Slot[P, R]] = ByteBoundedQueue(self.queue_bytes)
         abort = threading.Event()
         errors: list[BaseException] = []
+        # A fetch error ends fetching but not writing: pages already fetched (and paid for) are
+        # still written and acknowledged, as on a stop request, before the error is raised.
+        fetch_errors: list[BaseException] = []
         done: dict[int, _Slot[P, R]] = {}
         ack_lock = threading.Lock()
         next_ack = [0]
@@ -142,7 +145,7 @@ class Pipeline(Generic[P, R]):
                         stats.stopped_early = self.stop.is_set()
                         break
             except BaseException as exc:
-                fail(exc)
+                fetch_errors.append(exc)
             finally:
                 queue.close(self.concurrency)
 
@@ -183,4 +186,6 @@ class Pipeline(Generic[P, R]):
         stats.peak_queue_bytes = queue.peak_bytes
         if errors:
             raise errors[0]
+        if fetch_errors:
+            raise fetch_errors[0]
         return stats
