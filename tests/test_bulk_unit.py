@@ -68,7 +68,7 @@ def test_describe_error_names_type_reason_and_cause() -> None:
     assert "caused by number_format_exception" in text
 
 
-def test_encoding_is_ndjson_with_external_version_and_partial_expire() -> None:
+def test_encoding_is_ndjson_with_external_version_and_scripted_expire() -> None:
     index_lines = _encode(IndexOp("a", 17, {"id": "a", "title": "é"})).data.splitlines()
     assert orjson.loads(index_lines[0]) == {
         "index": {"_id": "a", "version": 17, "version_type": "external"}
@@ -76,9 +76,9 @@ def test_encoding_is_ndjson_with_external_version_and_partial_expire() -> None:
     assert orjson.loads(index_lines[1]) == {"id": "a", "title": "é"}
     expire = _encode(ExpireOp("a", "2024-05-01T00:00:00Z"))
     assert expire.kind == "update"
-    assert orjson.loads(expire.data.splitlines()[1]) == {
-        "doc": {"status": "expired", "expired_at": "2024-05-01T00:00:00Z"}
-    }
+    script = orjson.loads(expire.data.splitlines()[1])["script"]
+    assert script["params"] == {"expired_at": "2024-05-01T00:00:00Z"}
+    assert "ctx.op = 'noop'" in script["source"]  # an expired job keeps its first expired_at
     delete = _encode(DeleteOp("a"))
     assert delete.data == b'{"delete":{"_id":"a"}}\n'
 
