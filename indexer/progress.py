@@ -40,7 +40,7 @@ class Progress:
         self._log_every = log_every
         self._enabled = enabled
         self._started = time.monotonic()
-        self._last_emit = 0.0
+        self._last_emit = float("-inf")  # the first advance shows at once
         self._lock = threading.Lock()
 
     def set_total(self, total: int | None) -> None:

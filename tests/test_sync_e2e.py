@@ -6,6 +6,7 @@ Each test ends with an exact comparison of the index with the simulator's ``/_si
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -229,3 +230,67 @@ def test_malformed_jobs_are_dead_lettered_while_their_page_lands(
     letters = os_client.search(index=f"{env.base}-dead-letters", body={"size": 20})["hits"]["hits"]
     assert len(letters) == 7
     assert all(hit["_source"]["reason"] for hit in letters)
+
+
+def test_status_reports_watermark_runs_counts_and_lock(make_env, os_client: OpenSearch) -> None:
+    env = make_env(jobs=300)
+    env.sim.fault(malformed_jobs=2)
+    env.run("backfill")
+    env.sim.mutate(expire=10)
+    env.run("sync")
+    os_client.indices.refresh(index=f"{env.base}-all")
+    status = env.run("status")
+    truth = env.sim.truth()
+    assert status["active"] == len(truth["active"])
+    assert status["expired"] >= 10
+    assert status["dead_letters"] == 2
+    for field in ("watermark", "last_sweep_at", "backfill_completed_at"):
+        assert status[field], field
+    assert status["lock"] is None
+    kinds = [run["kind"] for run in status["last_runs"]]
+    assert kinds[:2] == ["sync", "backfill"]
+    assert all(run["outcome"] == "success" for run in status["last_runs"][:2])
+    text = env.invoke("status").output
+    assert f"{len(truth['active'])} active" in text
+    assert "watermark" in text
+
+
+def test_sigterm_finishes_the_batch_stores_state_and_exits_0(
+    make_env, os_client: OpenSearch
+) -> None:
+    env = make_env(jobs=3000, latency_ms=200)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "indexer", *env.args("run", "--batch-size", "100", "--every", "1h")],
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    state = StateStore(os_client, f"{env.base}-indexer-state")
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                found = state.load("backfill")
+            except TransportError:
+                found = None
+            if found and found.doc.get("pages", 0) >= 3:
+                break
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        child.send_signal(signal.SIGTERM)
+        _out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, err
+    assert "finishing the current batch" in err
+    checkpoint = state.load("backfill").doc
+    assert not checkpoint["completed"]
+    assert 3 <= checkpoint["pages"] < 30
+    assert LeaseLock(state).holder() is None  # released on the way out
+    resumed = env.run("backfill", "--batch-size", "100")
+    assert resumed["outcome"] == "success"
+    assert resumed["pages"] == 30 - checkpoint["pages"]
+    assert_exact(os_client, env.base, env.sim)
