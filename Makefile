@@ -38,6 +38,8 @@ demo: install
 	$(BIN)/python scripts/demo.py
 
 bench: install
+	$(BIN)/pip install -q -e '.[dev,aws,bench]'
+	$(BIN)/python bench/json_choice.py
 	$(BIN)/python bench/run.py
 
 node-start:
