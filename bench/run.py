@@ -276,6 +276,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPO / "bench")
+    parser.add_argument(
+        "--sweep",
+        default="1,2,4",
+        help="bulk concurrencies at which to time the backfill once more "
+        "(how the default was chosen); empty to skip",
+    )
     args = parser.parse_args()
     bench_started = time.monotonic()
 
@@ -351,6 +357,18 @@ def main() -> None:
                 flush=True,
             )
         drop(client, "bench-backfill")
+        sweep: dict[str, float] = {}
+        for level in [int(x) for x in args.sweep.split(",") if x.strip()]:
+            drop(client, "bench-sweep")
+            summary = cli(
+                "backfill", "--index", "bench-sweep", "--bulk-concurrency", str(level), env=env
+            )
+            sweep[str(level)] = docs / summary["duration_s"]
+            print(
+                f"backfill at bulk concurrency {level}: {sweep[str(level)]:,.0f} docs/s", flush=True
+            )
+        drop(client, "bench-sweep")
+        results["concurrency_sweep"] = sweep
 
     with Simulator(args.small_jobs) as small:
         env["JOBO_BASE_URL"] = small.url
@@ -425,6 +443,11 @@ def markdown(results: dict[str, Any], small_jobs: int) -> str:
         "| --- | --- | --- |",
     ]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    if results.get("concurrency_sweep"):
+        sweep = ", ".join(
+            f"{level}: {rate:,.0f} docs/s" for level, rate in results["concurrency_sweep"].items()
+        )
+        lines += ["", f"Backfill by `--bulk-concurrency` (one run each): {sweep}."]
     return "\n".join(lines) + "\n"
 
 
