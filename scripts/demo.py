@@ -84,6 +84,9 @@ def main() -> None:
             }
         )
         base = "demo-jobs"
+        # A demo starts from nothing: drop what an earlier demo left behind.
+        requests.delete(f"{opensearch_url}/{base}*", params={"expand_wildcards": "all"}, timeout=60)
+        requests.delete(f"{opensearch_url}/_index_template/{base}-template", timeout=60)
         step("init: templates, versioned index, aliases, bookkeeping indices")
         run("init", "--index", base)
         step("backfill: the whole feed")
@@ -103,11 +106,11 @@ def main() -> None:
         run("resync", "--index", base)
         step("status")
         run("status", "--index", base)
-        step("A sample search: remote Python jobs, newest first")
+        step("A sample search: remote engineering jobs, best matches first")
         search = [
             *CLI,
             "search",
-            "python",
+            "engineer",
             "--workplace-type",
             "remote",
             "--index",
@@ -119,13 +122,13 @@ def main() -> None:
             answer = requests.post(
                 f"{opensearch_url}/{base}/_search",
                 timeout=30,
-                json={"size": 5, "query": {"match": {"title": "python"}}, "_source": ["title"]},
+                json={"size": 5, "query": {"match": {"title": "engineer"}}, "_source": ["title"]},
             )
             for hit in answer.json()["hits"]["hits"]:
                 print(" -", hit["_source"]["title"])
         print(f"""
 Next:
-  - the index: curl '{opensearch_url}/{base}/_search?q=python&size=3&pretty'
+  - the index: curl '{opensearch_url}/{base}/_search?q=title:engineer&size=3&pretty'
   - the run records: curl '{opensearch_url}/{base}-indexer-runs/_search?pretty'
   - everything the CLI can do: jobo-indexer --help
   - the node's log: .cache/opensearch/node.log; stop it: scripts/opensearch-local stop""")
