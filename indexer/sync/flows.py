@@ -264,8 +264,15 @@ def page_operations(jobs: list[dict[str, Any]], indexed_at: str) -> list[IndexOp
                 IndexOp(id=document["id"], version=version_of(job), document=document, raw=job)
             )
         except InvalidJob as exc:
-            ops.append(DeadLetter(id=exc.job_id or "", reason=str(exc), stage="transform",
-                                  raw=job, field=exc.field))
+            ops.append(
+                DeadLetter(
+                    id=exc.job_id or "",
+                    reason=str(exc),
+                    stage="transform",
+                    raw=job,
+                    field=exc.field,
+                )
+            )
     return ops
 
 
@@ -779,7 +786,7 @@ def _resync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
             svc,
             settings,
             summary,
-            _expiry_ops(_stored_missing(seen), settings.expired_action, iso(utcnow())),
+            _expiry_ops(seen.sorted_ids(table="missing"), settings.expired_action, iso(utcnow())),
         )
         summary.steps.append(f"resync: {seen.count()} feed ids, {missing} expired")
         sync_state = _Checkpoint(svc.state, "sync")
@@ -815,35 +822,16 @@ def _reconcile_candidates(svc: Services, seen: SeenIds, started_at: str) -> int:
             ]
         }
     }
-    db = seen.connection  # one file for the whole reconciliation
-    db.execute("CREATE TABLE IF NOT EXISTS missing (id TEXT PRIMARY KEY) WITHOUT ROWID")
-    db.execute("DELETE FROM missing")
-    count = 0
-    batch: list[tuple[str]] = []
-    for entry in merge_join_missing(
-        iter_index_ids(svc.client, svc.names.all_alias, query=query), seen.sorted_ids()
-    ):
-        batch.append((entry.id,))
-        count += 1
+    seen.clear(table="missing")
+    index_ids = iter_index_ids(svc.client, svc.names.all_alias, query=query)
+    batch: list[str] = []
+    for entry in merge_join_missing(index_ids, seen.sorted_ids()):
+        batch.append(entry.id)
         if len(batch) >= 10_000:
-            db.executemany("INSERT OR IGNORE INTO missing (id) VALUES (?)", batch)
+            seen.add(batch, table="missing")
             batch = []
-    if batch:
-        db.executemany("INSERT OR IGNORE INTO missing (id) VALUES (?)", batch)
-    return count
-
-
-def _stored_missing(seen: SeenIds) -> Iterator[str]:
-    last = ""
-    while True:
-        rows = seen.connection.execute(
-            "SELECT id FROM missing WHERE id > ? ORDER BY id LIMIT 5000", (last,)
-        ).fetchall()
-        if not rows:
-            return
-        for (ident,) in rows:
-            yield ident
-        last = rows[-1][0]
+    seen.add(batch, table="missing")
+    return seen.count(table="missing")
 
 
 def status(svc: Services) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 """Feed ids seen during a re-sync, spilled to SQLite so memory stays flat whatever the feed size.
 
+The same file keeps a second set, ``missing``: the index ids the reconciliation found absent
+from the feed, so the expiry that follows streams them back without holding them in memory.
+
 SQLite's default BINARY collation compares TEXT as UTF-8 bytes, which is the order in which
 OpenSearch sorts a ``keyword`` field and in which Python compares ``str`` (code points): the three
 orderings agree, so ``sorted_ids()`` can be merge-joined with the index's id scan.
@@ -22,7 +25,10 @@ class SeenIds:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY) WITHOUT ROWID")
+        for table in _TABLES:
+            self._db.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY) WITHOUT ROWID"
+            )
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         if self.token is None:
             self._new_token()
@@ -38,39 +44,39 @@ class SeenIds:
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('token', ?)", (uuid.uuid4().hex,)
         )
 
-    def add(self, ids: Iterable[str]) -> None:
+    def add(self, ids: Iterable[str], *, table: str = "seen") -> None:
         """Record ids durably (one transaction per call: call it once per acknowledged page)."""
         with self._db:
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR IGNORE INTO seen (id) VALUES (?)", ((i,) for i in ids))
+            self._db.executemany(
+                f"INSERT OR IGNORE INTO {_table(table)} (id) VALUES (?)", ((i,) for i in ids)
+            )
 
-    def count(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM seen").fetchone()[0])
+    def count(self, *, table: str = "seen") -> int:
+        return int(self._db.execute(f"SELECT count(*) FROM {_table(table)}").fetchone()[0])
 
-    def sorted_ids(self, chunk: int = 10_000) -> Iterator[str]:
+    def sorted_ids(self, chunk: int = 10_000, *, table: str = "seen") -> Iterator[str]:
         """Every id in ascending UTF-8 byte order, streamed in chunks (bounded memory)."""
+        query = f"SELECT id FROM {_table(table)} WHERE id > ? ORDER BY id LIMIT ?"
         last = ""
         while True:
-            rows = self._db.execute(
-                "SELECT id FROM seen WHERE id > ? ORDER BY id LIMIT ?", (last, chunk)
-            ).fetchall()
+            rows = self._db.execute(query, (last, chunk)).fetchall()
             if not rows:
                 return
             for (ident,) in rows:
                 yield ident
             last = rows[-1][0]
 
-    def clear(self) -> None:
-        """Forget every id (a new scan starts) and give the file a new token."""
+    def clear(self, *, table: str | None = None) -> None:
+        """Forget the ids of ``table``, or of both tables with a new token (a new scan starts)."""
         with self._db:
             self._db.execute("BEGIN")
-            self._db.execute("DELETE FROM seen")
+            if table is not None:
+                self._db.execute(f"DELETE FROM {_table(table)}")
+                return
+            for name in _TABLES:
+                self._db.execute(f"DELETE FROM {name}")
             self._new_token()
-
-    @property
-    def connection(self) -> sqlite3.Connection:
-        """The SQLite connection, for scratch tables that belong with these ids."""
-        return self._db
 
     def close(self) -> None:
         self._db.close()
@@ -79,3 +85,12 @@ class SeenIds:
         self.close()
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+
+_TABLES = ("seen", "missing")
+
+
+def _table(name: str) -> str:
+    if name not in _TABLES:
+        raise ValueError(f"no id table {name!r}: use one of {_TABLES}")
+    return name
