@@ -572,12 +572,20 @@ def prepare(svc: Services) -> None:
     schema.ensure_initialised(svc.client, svc.names.base)
 
 
+FlowBody = Callable[[Services, SyncSettings, RunSummary], None]
+
+
+def _run_locked(svc: Services, settings: SyncSettings, kind: str, body: FlowBody) -> RunSummary:
+    """What every flow does around its body: indices exist, one run at a time, a run record."""
+    prepare(svc)
+    with locked(svc, settings, kind), recorded(svc, kind, _params(settings)) as summary:
+        body(svc, settings, summary)
+        return summary
+
+
 def backfill(svc: Services, settings: SyncSettings) -> RunSummary:
     """Page the whole feed into the index, resumable from the last acknowledged page."""
-    prepare(svc)
-    with locked(svc, settings, "backfill"), recorded(svc, "backfill", _params(settings)) as summary:
-        _backfill(svc, settings, summary)
-        return summary
+    return _run_locked(svc, settings, "backfill", _backfill)
 
 
 def _backfill(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
@@ -635,69 +643,69 @@ def _exit_bulk_load_after_failure(svc: Services, physical: str) -> None:
 
 def sync(svc: Services, settings: SyncSettings) -> RunSummary:
     """The scheduled run: expired sweep, incremental fetch, then move the watermark."""
-    prepare(svc)
-    with locked(svc, settings, "sync"), recorded(svc, "sync", _params(settings)) as summary:
+    return _run_locked(svc, settings, "sync", _sync)
+
+
+def _sync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
+    state = _Checkpoint(svc.state, "sync")
+    if not state.doc.get("backfill_completed_at"):
+        log.info("sync: no completed backfill yet: running the backfill first")
+        summary.steps.append("backfill (none completed yet)")
+        _backfill(svc, settings, summary)
+        if summary.outcome == "stopped":
+            return
         state = _Checkpoint(svc.state, "sync")
-        if not state.doc.get("backfill_completed_at"):
-            log.info("sync: no completed backfill yet: running the backfill first")
-            summary.steps.append("backfill (none completed yet)")
-            _backfill(svc, settings, summary)
-            if summary.outcome == "stopped":
-                return summary
-            state = _Checkpoint(svc.state, "sync")
-        last_sweep = parse_iso(state.doc["last_sweep_at"])
-        if utcnow() - last_sweep > EXPIRED_LOOKBACK_SAFE:
-            log.warning(
-                "sync: the last successful sweep (%s) is older than /expired can cover "
-                "(7 days): running a full re-sync instead",
-                iso(last_sweep),
-            )
-            summary.steps.append("resync (sweep too old)")
-            _resync(svc, settings, summary)
-            return summary
-        this_run_started_at = utcnow()
-        try:
-            _sweep(svc, settings, summary, since=last_sweep - settings.overlap)
-        except JoboLookbackError as exc:
-            log.warning("sync: /expired refused the lookback (%s): running a full re-sync", exc)
-            summary.steps.append("resync (lookback refused)")
-            _resync(svc, settings, summary)
-            return summary
-        watermark = parse_iso(state.doc["last_run_started_at"]) - settings.overlap
-        request = FeedRequest(batch_size=settings.batch_size, **{settings.watermark: watermark})
-        checkpoint = scan_feed(
-            svc, settings, summary, key="incremental", request=request, label="sync"
+    last_sweep = parse_iso(state.doc["last_sweep_at"])
+    if utcnow() - last_sweep > EXPIRED_LOOKBACK_SAFE:
+        log.warning(
+            "sync: the last successful sweep (%s) is older than /expired can cover "
+            "(7 days): running a full re-sync instead",
+            iso(last_sweep),
         )
-        if not checkpoint.doc.get("completed"):
-            summary.outcome = "stopped"
-            summary.message = "stopped before the end of the incremental fetch; watermark kept"
-            return summary
-        # Both steps succeeded: move the watermark to this run's start (or the resumed scan's
-        # original start, whichever is earlier).
-        started = min(this_run_started_at, parse_iso(checkpoint.doc["started_at"]))
-        state.doc.update(
-            {"last_run_started_at": iso(started), "last_sweep_at": iso(this_run_started_at)}
-        )
-        state.save()
-        summary.steps.append(f"incremental since {iso(watermark)}: {checkpoint.doc['jobs']} jobs")
-        _purge(svc, settings, summary)
-        return summary
+        summary.steps.append("resync (sweep too old)")
+        _resync(svc, settings, summary)
+        return
+    this_run_started_at = utcnow()
+    try:
+        _sweep(svc, settings, summary, since=last_sweep - settings.overlap)
+    except JoboLookbackError as exc:
+        log.warning("sync: /expired refused the lookback (%s): running a full re-sync", exc)
+        summary.steps.append("resync (lookback refused)")
+        _resync(svc, settings, summary)
+        return
+    watermark = parse_iso(state.doc["last_run_started_at"]) - settings.overlap
+    request = FeedRequest(batch_size=settings.batch_size, **{settings.watermark: watermark})
+    checkpoint = scan_feed(svc, settings, summary, key="incremental", request=request, label="sync")
+    if not checkpoint.doc.get("completed"):
+        summary.outcome = "stopped"
+        summary.message = "stopped before the end of the incremental fetch; watermark kept"
+        return
+    # Both steps succeeded: move the watermark to this run's start (or the resumed scan's
+    # original start, whichever is earlier).
+    started = min(this_run_started_at, parse_iso(checkpoint.doc["started_at"]))
+    state.doc.update(
+        {"last_run_started_at": iso(started), "last_sweep_at": iso(this_run_started_at)}
+    )
+    state.save()
+    summary.steps.append(f"incremental since {iso(watermark)}: {checkpoint.doc['jobs']} jobs")
+    _purge(svc, settings, summary)
 
 
 def expire(svc: Services, settings: SyncSettings) -> RunSummary:
     """The expired sweep alone, since the last successful sweep."""
-    prepare(svc)
-    with locked(svc, settings, "expire"), recorded(svc, "expire", _params(settings)) as summary:
-        state = _Checkpoint(svc.state, "sync")
-        started = utcnow()
-        last = state.doc.get("last_sweep_at")
-        since = parse_iso(last) - settings.overlap if last else started - timedelta(days=1)
-        _sweep(svc, settings, summary, since=since)
-        if state.doc:
-            state.doc["last_sweep_at"] = iso(started)
-            state.save()
-        _purge(svc, settings, summary)
-        return summary
+    return _run_locked(svc, settings, "expire", _expire)
+
+
+def _expire(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
+    state = _Checkpoint(svc.state, "sync")
+    started = utcnow()
+    last = state.doc.get("last_sweep_at")
+    since = parse_iso(last) - settings.overlap if last else started - timedelta(days=1)
+    _sweep(svc, settings, summary, since=since)
+    if state.doc:
+        state.doc["last_sweep_at"] = iso(started)
+        state.save()
+    _purge(svc, settings, summary)
 
 
 def _sweep(svc: Services, settings: SyncSettings, summary: RunSummary, *, since: datetime) -> None:
@@ -738,10 +746,7 @@ def _purge(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
 
 def resync(svc: Services, settings: SyncSettings) -> RunSummary:
     """Full scan of the feed, then expire what the index has and the feed no longer has."""
-    prepare(svc)
-    with locked(svc, settings, "resync"), recorded(svc, "resync", _params(settings)) as summary:
-        _resync(svc, settings, summary)
-        return summary
+    return _run_locked(svc, settings, "resync", _resync)
 
 
 def _resync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
