@@ -30,7 +30,7 @@ def test_indexer_killed_twenty_times_mid_sync_and_resync_ends_exact(
     fault_env: Callable[..., FaultEnv],
 ) -> None:
     rng = random.Random(20)
-    env = fault_env(jobs=800, latency_ms=25)
+    env = fault_env(jobs=800, latency_ms=80)
     killed_mid_run = 0
     finished_before_kill = 0
     for _round in range(KILLS):
@@ -47,7 +47,7 @@ def test_indexer_killed_twenty_times_mid_sync_and_resync_ends_exact(
         )
         # Python's start-up takes about a second; the kill lands anywhere from before the first
         # request to the end of the run.
-        time.sleep(rng.uniform(0.8, 3.5))
+        time.sleep(rng.uniform(0.8, 2.5))
         if child.poll() is None:
             killed_mid_run += 1
         else:
@@ -58,7 +58,7 @@ def test_indexer_killed_twenty_times_mid_sync_and_resync_ends_exact(
         f"\n[faults] indexer kills: {killed_mid_run} mid-run, "
         f"{finished_before_kill} after the run had ended"
     )
-    assert killed_mid_run >= KILLS // 2, "most kills should land mid-run"
+    assert killed_mid_run >= KILLS * 3 // 4, "most kills should land mid-run"
     summary = env.run("sync", "--batch-size", "50")
     assert summary["outcome"] == "success"
     assert_exact(env.client, env.base, env.sim)
