@@ -612,15 +612,18 @@ class World:
     def _expire(self, record: JobRecord, stamp: int) -> str:
         index = bisect.bisect_left(self._active, scan_key(record), key=scan_key)
         del self._active[index]
-        record.expired_ms = max(stamp, record.updated_ms)
+        # Events of one job are strictly ordered, as upstream: it expires after its last change
+        # and a repost comes after its expiry (so a repost is always >= 2 ms newer).
+        record.expired_ms = max(stamp, record.updated_ms + 1)
         bisect.insort(self._expired, record, key=expiry_key)
         return record.id
 
     def _repost(self, record: JobRecord, stamp: int) -> str:
         index = bisect.bisect_left(self._expired, expiry_key(record), key=expiry_key)
         del self._expired[index]
+        reposted_at = max(stamp, (record.expired_ms or 0) + 1)
         record.expired_ms = None
-        self._restamp(record, stamp, lambda job: None)
+        self._restamp(record, reposted_at, lambda job: None)
         bisect.insort(self._active, record, key=scan_key)
         return record.id
 

@@ -65,11 +65,10 @@ def test_soak_fifty_sync_cycles_with_random_mutations_and_faults(
         return summary
 
     for cycle in range(1, CYCLES + 1):
-        # Late arrivals (stamped minutes ago) for creates and updates; reposts are stamped now
-        # (see LAGGED_REPOST_NOTE in test_indexer_kills.py).
+        # Late arrivals (stamped minutes ago, within the 15-minute overlap) for every change.
         lag = rng.choice((0, 0, 0, 3, 10))
         env.sim.mutate(create=rng.randrange(0, 25), update=rng.randrange(0, 25), lag_minutes=lag)
-        env.sim.mutate(expire=rng.randrange(0, 8), repost=rng.randrange(0, 3))
+        env.sim.mutate(expire=rng.randrange(0, 8), repost=rng.randrange(0, 3), lag_minutes=lag)
         for _ in range(rng.randrange(0, 3)):
             spec = random_fault(rng)
             if spec:
