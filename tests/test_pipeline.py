@@ -93,7 +93,7 @@ def test_a_fetch_error_is_raised_after_the_fetched_pages_are_settled() -> None:
     )
     with pytest.raises(ConnectionError):
         pipeline.run(failing_pages())
-    assert acknowledged in ([], [0], [0, 1])
+    assert acknowledged == [0, 1]  # pages fetched (and paid for) before the error are written
 
 
 def test_stop_finishes_fetched_pages_and_fetches_no_more() -> None:

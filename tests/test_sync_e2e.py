@@ -238,7 +238,7 @@ def test_status_reports_watermark_runs_counts_and_lock(make_env, os_client: Open
     env.run("backfill")
     env.sim.mutate(expire=10)
     env.run("sync")
-    os_client.indices.refresh(index=f"{env.base}-all")
+    os_client.indices.refresh(index=f"{env.base}-all,{env.base}-dead-letters")
     status = env.run("status")
     truth = env.sim.truth()
     assert status["active"] == len(truth["active"])
