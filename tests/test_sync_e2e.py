@@ -294,3 +294,18 @@ def test_sigterm_finishes_the_batch_stores_state_and_exits_0(
     assert resumed["outcome"] == "success"
     assert resumed["pages"] == 30 - checkpoint["pages"]
     assert_exact(os_client, env.base, env.sim)
+
+
+def test_resync_sends_only_what_changed(make_env, os_client: OpenSearch) -> None:
+    env = make_env(jobs=500)
+    env.run("backfill")
+    quiet = env.run("resync")
+    assert quiet["fetched"] == 500
+    assert quiet["written"] == 0
+    assert quiet["unchanged"] == 500
+    changed = env.sim.mutate(update=7, create=3)
+    busy = env.run("resync")
+    assert busy["indexed"] == 10
+    assert busy["unchanged"] == busy["fetched"] - 10
+    docs = assert_exact(os_client, env.base, env.sim)
+    assert all(docs[i]["status"] == "active" for i in changed["updated"] + changed["created"])

@@ -56,7 +56,7 @@ from indexer.store.scan import iter_index_ids, merge_join_missing
 from indexer.store.state import LeaseLock, LockHeldError, RunRecorder, StateStore, Versioned
 from indexer.sync.pipeline import Pipeline
 from indexer.sync.seen import SeenIds
-from indexer.transform import InvalidJob, to_document, version_of
+from indexer.transform import InvalidJob, epoch_millis, to_document, version_of
 
 log = logging.getLogger("indexer.sync")
 
@@ -253,6 +253,27 @@ def _upstream(svc: Services) -> JoboClient:
     return svc.jobo
 
 
+def _drop_known(
+    jobs: list[dict[str, Any]], known_versions: Callable[[list[str]], dict[str, int]]
+) -> list[dict[str, Any]]:
+    """The jobs whose version the index does not hold yet (malformed jobs are kept: the
+    transform dead-letters them with their reason)."""
+    known = known_versions([i for i in map(_job_id, jobs) if i])
+    if not known:
+        return jobs
+    kept = []
+    for job in jobs:
+        ident = _job_id(job)
+        if ident in known:
+            try:
+                if version_of(job) == known[ident]:
+                    continue
+            except InvalidJob:
+                pass
+        kept.append(job)
+    return kept
+
+
 def page_operations(jobs: list[dict[str, Any]], indexed_at: str) -> list[IndexOp | DeadLetter]:
     """Transform a page: one index operation per valid job, one dead letter per rejected one."""
     ops: list[IndexOp | DeadLetter] = []
@@ -312,11 +333,15 @@ def scan_feed(
     on_page: Callable[[FeedPage], None] | None = None,
     fresh_start: Callable[[dict[str, Any]], None] | None = None,
     can_resume: Callable[[dict[str, Any]], bool] = lambda doc: True,
+    known_versions: Callable[[list[str]], dict[str, int]] | None = None,
 ) -> _Checkpoint:
     """Page the feed for ``request`` through the pipeline, checkpointing under ``key``.
 
     Resumes an unfinished scan of the same request. Returns the checkpoint; its ``completed``
     flag says whether the scan reached the end (it does not when a stop was requested).
+    ``known_versions(ids)`` gives the versions the index already holds: jobs at that very version
+    are counted unchanged without being transformed or sent (OpenSearch would refuse them as
+    version conflicts anyway).
     """
     checkpoint = _Checkpoint(svc.state, key)
     body = request.to_body()
@@ -372,9 +397,15 @@ def scan_feed(
             cursor = page.next_cursor
 
     def process(page: FeedPage) -> PageOutcome:
-        ops = page_operations(page.jobs, iso(utcnow()))
+        jobs, unchanged = page.jobs, 0
+        if known_versions is not None:
+            jobs = _drop_known(page.jobs, known_versions)
+            unchanged = len(page.jobs) - len(jobs)
+        ops = page_operations(jobs, iso(utcnow()))
         rejected = sum(1 for op in ops if isinstance(op, DeadLetter))
-        return PageOutcome(writers.get().write(ops), rejected)
+        result = writers.get().write(ops)
+        result.unchanged += unchanged
+        return PageOutcome(result, rejected)
 
     def acknowledged(page: FeedPage, outcome: PageOutcome) -> None:
         summary.add(outcome.result)
@@ -760,10 +791,11 @@ def _resync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
             request=FeedRequest(batch_size=settings.batch_size),
             label="resync",
             on_page=lambda page: seen.add(i for i in map(_job_id, page.jobs) if i),
-            fresh_start=lambda doc: _start_seen(seen, doc),
+            fresh_start=lambda doc: _start_seen(svc, seen, doc),
             # Resume only with the very file this scan wrote: a lost or replaced file would make
             # the evidence incomplete.
             can_resume=lambda doc: doc.get("seen_token") == seen.token,
+            known_versions=seen.versions_of,
         )
         if not checkpoint.doc.get("completed"):
             summary.outcome = "stopped"
@@ -811,8 +843,17 @@ def _resync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
         seen.close()
 
 
-def _start_seen(seen: SeenIds, doc: dict[str, Any]) -> None:
+def _start_seen(svc: Services, seen: SeenIds, doc: dict[str, Any]) -> None:
+    """A fresh re-sync: forget the last one's ids and record the versions the index holds."""
     seen.clear()
+    batch: list[tuple[str, int]] = []
+    for entry in iter_index_ids(svc.client, svc.names.all_alias, fields=("updated_at",)):
+        if entry.updated_at:
+            batch.append((entry.id, epoch_millis(parse_iso(entry.updated_at))))
+        if len(batch) >= 10_000:
+            seen.add_versions(batch)
+            batch = []
+    seen.add_versions(batch)
     doc["seen_token"] = seen.token
 
 

@@ -1,7 +1,9 @@
 """Feed ids seen during a re-sync, spilled to SQLite so memory stays flat whatever the feed size.
 
 The same file keeps a second set, ``missing``: the index ids the reconciliation found absent
-from the feed, so the expiry that follows streams them back without holding them in memory.
+from the feed, so the expiry that follows streams them back without holding them in memory; and
+``versions``: the version of every document in the index when the re-sync began, so jobs the
+index already holds at the same version are neither transformed nor sent again.
 
 SQLite's default BINARY collation compares TEXT as UTF-8 bytes, which is the order in which
 OpenSearch sorts a ``keyword`` field and in which Python compares ``str`` (code points): the three
@@ -11,6 +13,7 @@ orderings agree, so ``sorted_ids()`` can be merge-joined with the index's id sca
 from __future__ import annotations
 
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -25,10 +28,15 @@ class SeenIds:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._lock = threading.Lock()  # writer threads read versions while pages are recorded
         for table in _TABLES:
             self._db.execute(
                 f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY) WITHOUT ROWID"
             )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS versions "
+            "(id TEXT PRIMARY KEY, version INTEGER) WITHOUT ROWID"
+        )
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         if self.token is None:
             self._new_token()
@@ -46,11 +54,32 @@ class SeenIds:
 
     def add(self, ids: Iterable[str], *, table: str = "seen") -> None:
         """Record ids durably (one transaction per call: call it once per acknowledged page)."""
-        with self._db:
+        with self._lock, self._db:
             self._db.execute("BEGIN")
             self._db.executemany(
                 f"INSERT OR IGNORE INTO {_table(table)} (id) VALUES (?)", ((i,) for i in ids)
             )
+
+    def add_versions(self, pairs: Iterable[tuple[str, int]]) -> None:
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO versions (id, version) VALUES (?, ?)", pairs
+            )
+
+    def versions_of(self, ids: list[str]) -> dict[str, int]:
+        """The recorded versions of those of ``ids`` that have one."""
+        found: dict[str, int] = {}
+        with self._lock:
+            for start in range(0, len(ids), 900):  # below SQLite's bound-parameter limit
+                chunk = ids[start : start + 900]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    self._db.execute(
+                        f"SELECT id, version FROM versions WHERE id IN ({marks})", chunk
+                    ).fetchall()
+                )
+        return found
 
     def count(self, *, table: str = "seen") -> int:
         return int(self._db.execute(f"SELECT count(*) FROM {_table(table)}").fetchone()[0])
@@ -74,7 +103,7 @@ class SeenIds:
             if table is not None:
                 self._db.execute(f"DELETE FROM {_table(table)}")
                 return
-            for name in _TABLES:
+            for name in (*_TABLES, "versions"):
                 self._db.execute(f"DELETE FROM {name}")
             self._new_token()
 
