@@ -278,9 +278,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench")
     parser.add_argument(
         "--sweep",
-        default="1,2,4",
-        help="bulk concurrencies at which to time the backfill once more "
-        "(how the default was chosen); empty to skip",
+        default="",
+        help="bulk concurrencies at which to time the backfill once more, e.g. 1,2,4 "
+        "(how the default was chosen)",
     )
     args = parser.parse_args()
     bench_started = time.monotonic()
@@ -315,7 +315,11 @@ def main() -> None:
         print(f"simulator: {args.jobs} jobs at {sim.url}", flush=True)
         chunks, docs = prepare_ceiling_chunks(sim.url)
         results["ndjson_mb"] = round(sum(map(len, chunks)) / 1e6, 1)
-        print(f"ceiling payload: {docs} documents, {results['ndjson_mb']} MB NDJSON", flush=True)
+        print(
+            f"ceiling payload: {docs} documents, {results['ndjson_mb']} MB NDJSON "
+            f"({time.monotonic() - bench_started:.0f} s in)",
+            flush=True,
+        )
         runs: dict[str, list[float]] = {
             "ceiling": [],
             "backfill": [],
