@@ -309,3 +309,37 @@ def test_resync_sends_only_what_changed(make_env, os_client: OpenSearch) -> None
     assert busy["unchanged"] == busy["fetched"] - 10
     docs = assert_exact(os_client, env.base, env.sim)
     assert all(docs[i]["status"] == "active" for i in changed["updated"] + changed["created"])
+
+
+def test_a_resumed_sync_catches_up_on_changes_made_since_it_began(
+    make_env, os_client: OpenSearch
+) -> None:
+    env = make_env(jobs=1500, latency_ms=150)
+    env.run("backfill")
+    env.sim.mutate(update=400)  # an incremental of 8 pages of 50
+    child = subprocess.Popen(
+        [sys.executable, "-m", "indexer", *env.args("sync", "--batch-size", "50")],
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    state = StateStore(os_client, f"{env.base}-indexer-state")
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            found = state.load("incremental")
+            if found and found.doc.get("pages", 0) >= 3 and not found.doc.get("completed"):
+                break
+            assert child.poll() is None, "the sync ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        child.kill()
+        child.wait()
+    # Changes made after the killed run began, on pages its scan had already passed too.
+    later = env.sim.mutate(update=200)["updated"]
+    resumed = env.run("sync", "--batch-size", "50")
+    docs = assert_exact(os_client, env.base, env.sim)
+    truth = env.sim.truth()["active"]
+    assert all(docs[i]["updated_at"] == truth[i] for i in later)
+    assert any("catch-up" in step for step in resumed["steps"])

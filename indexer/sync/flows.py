@@ -705,14 +705,19 @@ def _sync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
         _resync(svc, settings, summary)
         return
     watermark = parse_iso(state.doc["last_run_started_at"]) - settings.overlap
-    request = FeedRequest(batch_size=settings.batch_size, **{settings.watermark: watermark})
-    checkpoint = scan_feed(svc, settings, summary, key="incremental", request=request, label="sync")
+    checkpoint = _incremental(svc, settings, summary, since=watermark)
+    scan_started = parse_iso(checkpoint.doc["started_at"])
+    if checkpoint.doc.get("completed") and scan_started < this_run_started_at:
+        # The scan resumed one that an earlier run began: jobs changed since then on the pages
+        # it had already passed are not in it. A short catch-up scan fetches them now.
+        summary.steps.append(f"catch-up since the resumed scan began at {iso(scan_started)}")
+        checkpoint = _incremental(svc, settings, summary, since=scan_started - settings.overlap)
     if not checkpoint.doc.get("completed"):
         summary.outcome = "stopped"
         summary.message = "stopped before the end of the incremental fetch; watermark kept"
         return
-    # Both steps succeeded: move the watermark to this run's start (or the resumed scan's
-    # original start, whichever is earlier).
+    # Both steps succeeded: move the watermark to this run's start (or the scan's start if a
+    # stop left an earlier one to resume, whichever is earlier).
     started = min(this_run_started_at, parse_iso(checkpoint.doc["started_at"]))
     state.doc.update(
         {"last_run_started_at": iso(started), "last_sweep_at": iso(this_run_started_at)}
@@ -720,6 +725,13 @@ def _sync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
     state.save()
     summary.steps.append(f"incremental since {iso(watermark)}: {checkpoint.doc['jobs']} jobs")
     _purge(svc, settings, summary)
+
+
+def _incremental(
+    svc: Services, settings: SyncSettings, summary: RunSummary, *, since: datetime
+) -> _Checkpoint:
+    request = FeedRequest(batch_size=settings.batch_size, **{settings.watermark: since})
+    return scan_feed(svc, settings, summary, key="incremental", request=request, label="sync")
 
 
 def expire(svc: Services, settings: SyncSettings) -> RunSummary:
