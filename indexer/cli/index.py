@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 from opensearchpy.exceptions import OpenSearchException
@@ -25,9 +26,25 @@ _base_option = click.option(
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 
 
+T = TypeVar("T")
+
+
 def _fail(message: str, code: ExitCode) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(int(code))
+
+
+def _run(action: Callable[[], T]) -> T:
+    """Run a schema action; every failure becomes one clear line and its exit code."""
+    try:
+        return action()
+    except SchemaError as error:
+        _fail(str(error), error.exit_code)
+    except ConnectionSettingsError as error:
+        _fail(str(error), ExitCode.USAGE)
+    except OpenSearchException as error:
+        _fail(f"OpenSearch at the given URL failed: {error}", ExitCode.OPENSEARCH_FAILED)
+    raise AssertionError("unreachable: _fail exits")
 
 
 def _emit(summary: dict[str, Any], lines: list[str], as_json: bool) -> None:
@@ -48,17 +65,7 @@ def init(opensearch_url: str, base: str, as_json: bool) -> None:
     Idempotent: a second run changes nothing and says so. When the live mapping differs from
     mappings/, says so and how to migrate (exit code 0: the layout is usable).
     """
-    try:
-        report = init_index(opensearch_client(opensearch_url), base)
-    except SchemaError as error:
-        _fail(str(error), error.exit_code)
-        return
-    except ConnectionSettingsError as error:
-        _fail(str(error), ExitCode.USAGE)
-        return
-    except OpenSearchException as error:
-        _fail(f"OpenSearch at the given URL failed: {error}", ExitCode.OPENSEARCH_FAILED)
-        return
+    report = _run(lambda: init_index(opensearch_client(opensearch_url), base))
     lines = list(report.actions)
     if not report.changed:
         lines.append(f"nothing to change: {base} is initialised (live index {report.live_index})")
@@ -80,19 +87,11 @@ def migrate_command(opensearch_url: str, base: str, delete_old: bool, as_json: b
     old index is kept (read-only) unless --delete-old.
     """
     progress = None if as_json else click.echo
-    try:
-        report = migrate(
+    report = _run(
+        lambda: migrate(
             opensearch_client(opensearch_url), base, delete_old=delete_old, progress=progress
         )
-    except SchemaError as error:
-        _fail(str(error), error.exit_code)
-        return
-    except ConnectionSettingsError as error:
-        _fail(str(error), ExitCode.USAGE)
-        return
-    except OpenSearchException as error:
-        _fail(f"OpenSearch at the given URL failed: {error}", ExitCode.OPENSEARCH_FAILED)
-        return
+    )
     kept = "deleted" if report.deleted_old else "kept (delete it with --delete-old later)"
     lines = [
         f"copied {report.copied} documents ({report.kept_newer} already newer in the new index, "
