@@ -156,28 +156,6 @@ class RunSummary:
         self.failed += result.failed
         self.retries += result.retries
 
-    def absorb(self, other: RunSummary) -> None:
-        """Fold a sub-run (the backfill a first ``sync`` runs) into this one."""
-        for name in (
-            "pages",
-            "fetched",
-            "indexed",
-            "unchanged",
-            "expired",
-            "deleted",
-            "missing",
-            "dead_lettered",
-            "rejected",
-            "failed",
-            "retries",
-            "cursor_restarts",
-            "purged",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.credits_spent += other.credits_spent
-        self.credits_balance = other.credits_balance or self.credits_balance
-        self.steps.extend(other.steps)
-
     @property
     def written(self) -> int:
         return self.indexed + self.expired + self.deleted
