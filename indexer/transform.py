@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from indexer.currency import FxTable, canonical_period, salary_usd
+from indexer.timestamps import epoch_millis, format_timestamp, parse_timestamp
 
 STATUS_ACTIVE = "active"
 STATUS_EXPIRED = "expired"
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
 
 # Enum spellings folded to one stored form (after lower-casing and '-'/' ' -> '_').
 _EMPLOYMENT_ALIASES = {"fulltime": "full_time", "parttime": "part_time", "intern": "internship"}
@@ -86,24 +85,6 @@ class InvalidJob(ValueError):  # noqa: N818 (the name the pipeline and the dead 
 # --------------------------------------------------------------------------- scalars
 
 
-def parse_timestamp(value: str) -> datetime:
-    """ISO 8601 -> aware UTC datetime; a timestamp without an offset is taken as UTC."""
-    text = value[:-1] + "+00:00" if value[-1:] in ("Z", "z") else value
-    parsed = datetime.fromisoformat(text)
-    offset = parsed.utcoffset()
-    if offset is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed if not offset and parsed.tzinfo is UTC else parsed.astimezone(UTC)
-
-
-def format_timestamp(moment: datetime) -> str:
-    """UTC, millisecond precision, ``Z`` suffix: what OpenSearch ``date`` fields store."""
-    if moment.tzinfo is not UTC:
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    # isoformat of an aware UTC time ends in "+00:00": swap it for "Z".
-    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
-
-
 _last_indexed_at: tuple[datetime, str] | None = None
 
 
@@ -116,11 +97,6 @@ def _format_indexed_at(moment: datetime) -> str:
     text = format_timestamp(moment)
     _last_indexed_at = (moment, text)
     return text
-
-
-def epoch_millis(moment: datetime) -> int:
-    """Whole milliseconds since the epoch, computed without float rounding."""
-    return (moment - _EPOCH) // _ONE_MS
 
 
 def canonical_enum(value: str, aliases: Mapping[str, str] | None = None) -> str | None:

@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -34,6 +33,8 @@ import orjson
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout
+
+from indexer.timestamps import now_iso
 
 __all__ = [
     "BulkResult",
@@ -381,11 +382,6 @@ def chunk_encoded(
         size += len(item.data)
     if chunk:
         yield chunk
-
-
-def now_iso() -> str:
-    """The current UTC time as ISO 8601 with milliseconds and ``Z``."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # ---------------------------------------------------------------------------------------------

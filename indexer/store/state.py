@@ -35,12 +35,14 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConflictError, NotFoundError
+
+from indexer.timestamps import format_timestamp, parse_timestamp, utcnow
 
 __all__ = [
     "DEFAULT_LOCK_NAME",
@@ -62,19 +64,6 @@ DEFAULT_LOCK_NAME = "sync-lock"
 MAX_ERRORS_KEPT = 50
 MAX_ERROR_CHARS = 2000
 SECRET_NAME = re.compile(r"(api[_-]?key|secret|passw|token|authori[sz]ation|credential)", re.I)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def to_iso(moment: datetime) -> str:
-    """UTC ISO 8601 with milliseconds and ``Z`` (what OpenSearch date fields parse)."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def from_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,7 +95,7 @@ class StateConflictError(RuntimeError):
 class StateStore:
     """Plain-dict state documents by key, with optimistic concurrency."""
 
-    def __init__(self, client: OpenSearch, state_index: str, *, clock: Clock = utc_now) -> None:
+    def __init__(self, client: OpenSearch, state_index: str, *, clock: Clock = utcnow) -> None:
         self.client = client
         self.index = state_index
         self.clock = clock
@@ -136,7 +125,12 @@ class StateStore:
         ``expected=None`` means "must not exist yet" (a create). Raises StateConflictError when
         the stored version differs. Returns the new version, to pass as ``expected`` next time.
         """
-        body = {"key": key, "kind": kind, "updated_at": to_iso(self.clock()), "value": dict(doc)}
+        body = {
+            "key": key,
+            "kind": kind,
+            "updated_at": format_timestamp(self.clock()),
+            "value": dict(doc),
+        }
         params: dict[str, Any]
         if expected is None:
             params = {"op_type": "create"}
@@ -196,9 +190,11 @@ class LockHeldError(RuntimeError):
         self.holder = holder
         self.expires_at = holder.expires_at
         super().__init__(
-            f"another run holds the lock {name!r} since {to_iso(holder.acquired_at)}, owner "
-            f"{holder.owner} (lease renewed {to_iso(holder.renewed_at)}, expires "
-            f"{to_iso(holder.expires_at)}); wait for it to finish, or --force-unlock if it is dead."
+            f"another run holds the lock {name!r} since "
+            f"{format_timestamp(holder.acquired_at)}, owner {holder.owner} (lease renewed "
+            f"{format_timestamp(holder.renewed_at)}, expires "
+            f"{format_timestamp(holder.expires_at)}); wait for it to finish, or --force-unlock "
+            "if it is dead."
         )
 
 
@@ -290,7 +286,7 @@ class LeaseLock:
         if self._version is None:
             raise LockLostError(self.name, self.owner, _owner_or_none(self.holder()))
         now = self.clock()
-        acquired_at = from_iso(self._version.doc["acquired_at"])
+        acquired_at = parse_timestamp(self._version.doc["acquired_at"])
         try:
             self._version = self.store.save(
                 self.name, self._lease(acquired_at, now), expected=self._version, kind="lock"
@@ -304,7 +300,11 @@ class LeaseLock:
         self.stop_heartbeat()
         if self._version is None:
             return
-        released = {"owner": None, "released_by": self.owner, "released_at": to_iso(self.clock())}
+        released = {
+            "owner": None,
+            "released_by": self.owner,
+            "released_at": format_timestamp(self.clock()),
+        }
         try:
             self.store.save(self.name, released, expected=self._version, kind="lock")
         except StateConflictError:
@@ -368,9 +368,9 @@ class LeaseLock:
     def _lease(self, acquired_at: datetime, now: datetime) -> dict[str, Any]:
         return {
             "owner": self.owner,
-            "acquired_at": to_iso(acquired_at),
-            "renewed_at": to_iso(now),
-            "expires_at": to_iso(now + self.ttl),
+            "acquired_at": format_timestamp(acquired_at),
+            "renewed_at": format_timestamp(now),
+            "expires_at": format_timestamp(now + self.ttl),
         }
 
 
@@ -386,11 +386,11 @@ def _holder_of(current: Versioned[dict[str, Any]] | None, now: datetime) -> Lock
     if current is None or not current.doc.get("owner"):
         return None
     doc = current.doc
-    expires_at = from_iso(doc["expires_at"])
+    expires_at = parse_timestamp(doc["expires_at"])
     return LockHolder(
         owner=str(doc["owner"]),
-        acquired_at=from_iso(doc["acquired_at"]),
-        renewed_at=from_iso(doc.get("renewed_at") or doc["acquired_at"]),
+        acquired_at=parse_timestamp(doc["acquired_at"]),
+        renewed_at=parse_timestamp(doc.get("renewed_at") or doc["acquired_at"]),
         expires_at=expires_at,
         expired=expires_at <= now,
     )
@@ -434,7 +434,7 @@ class RunRecorder:
     Writes refresh the index so ``last_runs`` sees them at once (runs are rare).
     """
 
-    def __init__(self, client: OpenSearch, runs_index: str, *, clock: Clock = utc_now) -> None:
+    def __init__(self, client: OpenSearch, runs_index: str, *, clock: Clock = utcnow) -> None:
         self.client = client
         self.index = runs_index
         self.clock = clock
@@ -446,7 +446,7 @@ class RunRecorder:
             "run_id": run_id,
             "kind": kind,
             "params": redact(params or {}),
-            "started_at": to_iso(started),
+            "started_at": format_timestamp(started),
             "outcome": OUTCOME_RUNNING,
             "host": socket.gethostname(),
             "pid": os.getpid(),
@@ -479,8 +479,10 @@ class RunRecorder:
         ended = self.clock()
         update = {
             "outcome": outcome,
-            "ended_at": to_iso(ended),
-            "duration_ms": int((ended - from_iso(record["started_at"])).total_seconds() * 1000),
+            "ended_at": format_timestamp(ended),
+            "duration_ms": int(
+                (ended - parse_timestamp(record["started_at"])).total_seconds() * 1000
+            ),
             "counts": dict(counts or {}),
             "errors": [str(error)[:MAX_ERROR_CHARS] for error in (errors or [])[:MAX_ERRORS_KEPT]],
             "error_count": len(errors or []),

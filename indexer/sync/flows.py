@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,8 @@ from indexer.store.scan import iter_index_ids, merge_join_missing
 from indexer.store.state import LeaseLock, LockHeldError, RunRecorder, StateStore, Versioned
 from indexer.sync.pipeline import Pipeline
 from indexer.sync.seen import SeenIds
-from indexer.transform import InvalidJob, epoch_millis, to_document, version_of
+from indexer.timestamps import epoch_millis, format_timestamp, parse_timestamp, utcnow
+from indexer.transform import InvalidJob, to_document, version_of
 
 log = logging.getLogger("indexer.sync")
 
@@ -65,18 +66,6 @@ EXPIRED_LOOKBACK_LIMIT = timedelta(days=7)
 # /expired accepts at most 7 days back; keep a margin for clock skew and a run's own duration.
 EXPIRED_LOOKBACK_SAFE = EXPIRED_LOOKBACK_LIMIT - timedelta(hours=1)
 STATE_WRITE_ATTEMPTS = 8
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @dataclass
@@ -125,7 +114,7 @@ class RunSummary:
 
     kind: str
     outcome: str = "running"
-    started_at: str = field(default_factory=lambda: iso(utcnow()))
+    started_at: str = field(default_factory=lambda: format_timestamp(utcnow()))
     ended_at: str | None = None
     duration_s: float = 0.0
     pages: int = 0
@@ -252,13 +241,12 @@ def _drop_known(
     return kept
 
 
-def page_operations(jobs: list[dict[str, Any]], indexed_at: str) -> list[IndexOp | DeadLetter]:
+def page_operations(jobs: list[dict[str, Any]], indexed_at: datetime) -> list[IndexOp | DeadLetter]:
     """Transform a page: one index operation per valid job, one dead letter per rejected one."""
     ops: list[IndexOp | DeadLetter] = []
-    when = parse_iso(indexed_at)
     for job in jobs:
         try:
-            document = to_document(job, indexed_at=when)
+            document = to_document(job, indexed_at=indexed_at)
             ops.append(
                 IndexOp(id=document["id"], version=version_of(job), document=document, raw=job)
             )
@@ -335,7 +323,7 @@ def scan_feed(
         checkpoint.doc = {
             "request": body,
             "cursor": None,
-            "started_at": iso(utcnow()),
+            "started_at": format_timestamp(utcnow()),
             "pages": 0,
             "jobs": 0,
             "anonymous_jobs": 0,
@@ -379,7 +367,7 @@ def scan_feed(
         if known_versions is not None:
             jobs = _drop_known(page.jobs, known_versions)
             unchanged = len(page.jobs) - len(jobs)
-        ops = page_operations(jobs, iso(utcnow()))
+        ops = page_operations(jobs, utcnow())
         rejected = sum(1 for op in ops if isinstance(op, DeadLetter))
         result = writers.get().write(ops)
         result.unchanged += unchanged
@@ -406,7 +394,7 @@ def scan_feed(
         )
         if finished:
             doc["completed"] = True
-            doc["completed_at"] = iso(utcnow())
+            doc["completed_at"] = format_timestamp(utcnow())
         checkpoint.save()
         progress.advance(len(page.jobs))
 
@@ -547,7 +535,7 @@ def recorded(svc: Services, kind: str, params: dict[str, Any]) -> Iterator[RunSu
         if summary.outcome == "running":
             summary.outcome = "stopped" if svc.stop.is_set() else "success"
     finally:
-        summary.ended_at = iso(utcnow())
+        summary.ended_at = format_timestamp(utcnow())
         if svc.jobo:
             summary.retries += svc.jobo.retries - upstream_retries
         summary.duration_s = round(time.monotonic() - started, 3)
@@ -567,7 +555,7 @@ def recorded(svc: Services, kind: str, params: dict[str, Any]) -> Iterator[RunSu
 
 def _remember_credits(svc: Services, balance: float) -> None:
     ck = _Checkpoint(svc.state, "credits")
-    ck.doc = {"balance": balance, "at": iso(utcnow())}
+    ck.doc = {"balance": balance, "at": format_timestamp(utcnow())}
     with contextlib.suppress(Exception):
         ck.save()
 
@@ -664,12 +652,12 @@ def _sync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
         if summary.outcome == "stopped":
             return
         state = _Checkpoint(svc.state, "sync")
-    last_sweep = parse_iso(state.doc["last_sweep_at"])
+    last_sweep = parse_timestamp(state.doc["last_sweep_at"])
     if utcnow() - last_sweep > EXPIRED_LOOKBACK_SAFE:
         log.warning(
             "sync: the last successful sweep (%s) is older than /expired can cover "
             "(7 days): running a full re-sync instead",
-            iso(last_sweep),
+            format_timestamp(last_sweep),
         )
         summary.steps.append("resync (sweep too old)")
         _resync(svc, settings, summary)
@@ -682,13 +670,15 @@ def _sync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
         summary.steps.append("resync (lookback refused)")
         _resync(svc, settings, summary)
         return
-    watermark = parse_iso(state.doc["last_run_started_at"]) - settings.overlap
+    watermark = parse_timestamp(state.doc["last_run_started_at"]) - settings.overlap
     checkpoint = _incremental(svc, settings, summary, since=watermark)
-    scan_started = parse_iso(checkpoint.doc["started_at"])
+    scan_started = parse_timestamp(checkpoint.doc["started_at"])
     if checkpoint.doc.get("completed") and scan_started < this_run_started_at:
         # The scan resumed one that an earlier run began: jobs changed since then on the pages
         # it had already passed are not in it. A short catch-up scan fetches them now.
-        summary.steps.append(f"catch-up since the resumed scan began at {iso(scan_started)}")
+        summary.steps.append(
+            f"catch-up since the resumed scan began at {format_timestamp(scan_started)}"
+        )
         checkpoint = _incremental(svc, settings, summary, since=scan_started - settings.overlap)
     if not checkpoint.doc.get("completed"):
         summary.outcome = "stopped"
@@ -696,12 +686,17 @@ def _sync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
         return
     # Both steps succeeded: move the watermark to this run's start (or the scan's start if a
     # stop left an earlier one to resume, whichever is earlier).
-    started = min(this_run_started_at, parse_iso(checkpoint.doc["started_at"]))
+    started = min(this_run_started_at, parse_timestamp(checkpoint.doc["started_at"]))
     state.doc.update(
-        {"last_run_started_at": iso(started), "last_sweep_at": iso(this_run_started_at)}
+        {
+            "last_run_started_at": format_timestamp(started),
+            "last_sweep_at": format_timestamp(this_run_started_at),
+        }
     )
     state.save()
-    summary.steps.append(f"incremental since {iso(watermark)}: {checkpoint.doc['jobs']} jobs")
+    summary.steps.append(
+        f"incremental since {format_timestamp(watermark)}: {checkpoint.doc['jobs']} jobs"
+    )
     _purge(svc, settings, summary)
 
 
@@ -721,10 +716,10 @@ def _expire(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
     state = _Checkpoint(svc.state, "sync")
     started = utcnow()
     last = state.doc.get("last_sweep_at")
-    since = parse_iso(last) - settings.overlap if last else started - timedelta(days=1)
+    since = parse_timestamp(last) - settings.overlap if last else started - timedelta(days=1)
     _sweep(svc, settings, summary, since=since)
     if state.doc:
-        state.doc["last_sweep_at"] = iso(started)
+        state.doc["last_sweep_at"] = format_timestamp(started)
         state.save()
     _purge(svc, settings, summary)
 
@@ -733,20 +728,20 @@ def _sweep(svc: Services, settings: SyncSettings, summary: RunSummary, *, since:
     oldest = utcnow() - EXPIRED_LOOKBACK_LIMIT + timedelta(minutes=5)
     if since < oldest:
         since = oldest
-    expired_at = iso(utcnow())
+    expired_at = format_timestamp(utcnow())
     before = summary.expired + summary.deleted + summary.missing + summary.unchanged
     for ids in _upstream(svc).iter_expired(since):
         _write_ops(
             svc, settings, summary, _expiry_ops(iter(ids), settings.expired_action, expired_at)
         )
     after = summary.expired + summary.deleted + summary.missing + summary.unchanged
-    summary.steps.append(f"sweep since {iso(since)}: {after - before} ids")
+    summary.steps.append(f"sweep since {format_timestamp(since)}: {after - before} ids")
 
 
 def _purge(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
     if not settings.retention_days:
         return
-    cutoff = iso(utcnow() - timedelta(days=settings.retention_days))
+    cutoff = format_timestamp(utcnow() - timedelta(days=settings.retention_days))
     answer = svc.client.delete_by_query(
         index=svc.names.all_alias,
         body={
@@ -813,7 +808,11 @@ def _resync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
             svc,
             settings,
             summary,
-            _expiry_ops(seen.sorted_ids(table="missing"), settings.expired_action, iso(utcnow())),
+            _expiry_ops(
+                seen.sorted_ids(table="missing"),
+                settings.expired_action,
+                format_timestamp(utcnow()),
+            ),
         )
         summary.steps.append(f"resync: {seen.count()} feed ids, {missing} expired")
         sync_state = _Checkpoint(svc.state, "sync")
@@ -826,7 +825,7 @@ def _resync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
             }
         )
         sync_state.save()
-        checkpoint.doc["reconciled_at"] = iso(utcnow())
+        checkpoint.doc["reconciled_at"] = format_timestamp(utcnow())
         checkpoint.save()
         seen.remove_file()
     finally:
@@ -839,7 +838,7 @@ def _start_seen(svc: Services, seen: SeenIds, doc: dict[str, Any]) -> None:
     batch: list[tuple[str, int]] = []
     for entry in iter_index_ids(svc.client, svc.names.all_alias, fields=("updated_at",)):
         if entry.updated_at:
-            batch.append((entry.id, epoch_millis(parse_iso(entry.updated_at))))
+            batch.append((entry.id, epoch_millis(parse_timestamp(entry.updated_at))))
         if len(batch) >= 10_000:
             seen.add_versions(batch)
             batch = []
@@ -927,4 +926,4 @@ def resync_due(svc: Services, every: timedelta) -> bool:
     if not doc.get("backfill_completed_at"):
         return False
     last = doc.get("last_resync_at") or doc["backfill_completed_at"]
-    return utcnow() - parse_iso(last) > every
+    return utcnow() - parse_timestamp(last) > every
