@@ -24,7 +24,7 @@ from indexer.store.connection import (
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+def compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     def apply(func: F) -> F:
         for decorator in reversed(decorators):
             func = decorator(func)
@@ -50,7 +50,7 @@ def _connection_option(*names: str, **attrs: Any) -> Callable[[F], F]:
 
 _existing_file = click.Path(exists=True, dir_okay=False, path_type=Path)
 
-opensearch_connection_options = _compose(
+opensearch_connection_options = compose(
     click.option(
         "--opensearch-url",
         envvar="OPENSEARCH_URL",
@@ -139,7 +139,7 @@ opensearch_connection_options = _compose(
     ),
 )
 
-opensearch_options = _compose(
+opensearch_options = compose(
     opensearch_connection_options,
     click.option(
         "--index",
@@ -150,7 +150,7 @@ opensearch_options = _compose(
     ),
 )
 
-jobo_options = _compose(
+jobo_options = compose(
     click.option(
         "--jobo-url",
         envvar="JOBO_BASE_URL",
@@ -196,7 +196,7 @@ jobo_options = _compose(
     ),
 )
 
-output_options = _compose(
+output_options = compose(
     click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary."),
     click.option(
         "--log-format",

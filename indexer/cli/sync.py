@@ -19,6 +19,7 @@ import click
 
 from indexer.cli import main
 from indexer.cli.options import (
+    compose,
     jobo_options,
     opensearch_client,
     opensearch_options,
@@ -138,10 +139,7 @@ sync_options_list: list[Callable[[Any], Any]] = [
 ]
 
 
-def sync_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(sync_options_list):
-        func = option(func)
-    return func
+sync_options = compose(*sync_options_list)
 
 
 def build_settings(base: str, options: dict[str, Any]) -> flows.SyncSettings:
