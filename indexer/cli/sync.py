@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from opensearchpy.exceptions import OpenSearchException
 
 from indexer.cli import main
 from indexer.cli.options import (
@@ -33,14 +34,13 @@ from indexer.jobo import (
     JoboCreditsError,
     JoboError,
     JoboForbiddenError,
-    JoboUnavailableError,
     RetryPolicy,
 )
 from indexer.logs import configure, redact, register_secret
 from indexer.metrics import Metrics, publish_run, start_metrics_server
 from indexer.progress import Progress
 from indexer.store import schema
-from indexer.store.bulk import BulkWriteError, IndexBlockedError
+from indexer.store.bulk import BulkWriteError
 from indexer.store.state import LeaseLock, LockHeldError, RunRecorder, StateStore
 from indexer.sync import flows
 
@@ -195,15 +195,9 @@ def exit_code_for(exc: BaseException) -> ExitCode:
         return ExitCode.LOCKED
     if isinstance(exc, JoboAuthError | JoboCreditsError | JoboForbiddenError):
         return ExitCode.UPSTREAM_REFUSED
-    if isinstance(exc, JoboUnavailableError | JoboError):
+    if isinstance(exc, JoboError):  # JoboUnavailableError and the other upstream failures
         return ExitCode.UPSTREAM_UNAVAILABLE
-    if isinstance(exc, IndexBlockedError | BulkWriteError):
-        return ExitCode.OPENSEARCH_FAILED
-    try:
-        from opensearchpy.exceptions import OpenSearchException
-    except ImportError:  # pragma: no cover
-        return ExitCode.FAILED
-    if isinstance(exc, OpenSearchException):
+    if isinstance(exc, BulkWriteError | OpenSearchException):  # incl. IndexBlockedError
         return ExitCode.OPENSEARCH_FAILED
     return ExitCode.FAILED
 
