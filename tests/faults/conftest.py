@@ -25,7 +25,7 @@ import requests
 from opensearchpy import OpenSearch
 
 from indexer.simulator import RunningSimulator, start_simulator
-from tests.e2e import Indexer, Sim
+from tests.support.e2e import Indexer, Sim
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_SCRIPT = REPO / "scripts" / "opensearch-local"

@@ -16,8 +16,8 @@ import pytest
 
 from indexer.simulator.world import World, iso_ms, record_from_job, scan_key
 from indexer.store.state import StateStore
-from tests.e2e import assert_exact, index_docs
 from tests.faults.conftest import FaultEnv
+from tests.support.e2e import assert_exact, index_docs
 
 pytestmark = pytest.mark.faults
 

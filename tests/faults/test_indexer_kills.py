@@ -14,8 +14,8 @@ from collections.abc import Callable
 import pytest
 
 from indexer.store.state import LeaseLock, StateStore
-from tests.e2e import assert_exact
 from tests.faults.conftest import FAST_UPSTREAM, REPO, FaultEnv
+from tests.support.e2e import assert_exact
 
 pytestmark = pytest.mark.faults
 

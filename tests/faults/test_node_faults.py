@@ -16,8 +16,8 @@ import pytest
 from opensearchpy import TransportError
 
 from indexer.store.state import LeaseLock, StateStore
-from tests.e2e import assert_exact
 from tests.faults.conftest import FAST_UPSTREAM, REPO, FaultEnv, FaultNode
+from tests.support.e2e import assert_exact
 
 pytestmark = pytest.mark.faults
 

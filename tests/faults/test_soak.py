@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e import assert_exact
 from tests.faults.conftest import FaultEnv
+from tests.support.e2e import assert_exact
 
 pytestmark = pytest.mark.faults
 

@@ -16,7 +16,7 @@ from indexer.store.connection import (
     aws_sigv4_auth,
     connect,
 )
-from tests.tls_proxy import Pki, make_pki
+from tests.support.tls_proxy import Pki, make_pki
 
 AWS_KEY_ID = "AKIDTESTKEYID0000000"
 AWS_SECRET = "aws-TEST-SECRET-key/0123456789abcdefghij"

@@ -21,10 +21,10 @@ from opensearchpy import OpenSearch
 from indexer.cli import main
 from indexer.metrics import DOCUMENT_RESULTS, Metrics, parse_text
 from indexer.simulator import start_simulator
-from tests.e2e import Indexer, Sim, assert_exact
+from tests.support.e2e import Indexer, Sim, assert_exact
 
 API_KEY = "metrics-secret-key-42"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 P = "jobo_indexer_"
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from opensearchpy import OpenSearch
-from test_search_data import WorldIndex, world_index  # noqa: F401
 
 import indexer.cli.search  # noqa: F401 (registers the commands on main)
 from indexer.cli import main
@@ -24,8 +23,9 @@ from indexer.dashboards import (
     validate_saved_objects,
     vis_request,
 )
+from tests.integration.test_search_data import WorldIndex, world_index  # noqa: F401
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _by_type(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

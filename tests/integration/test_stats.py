@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 from opensearchpy import OpenSearch
-from test_search_data import DEAD_LETTERS, WorldIndex, world_index  # noqa: F401
 
 from indexer.stats import MISSING, collect_stats, dead_letter_count, render_stats
 from indexer.transform import parse_timestamp
+from tests.integration.test_search_data import DEAD_LETTERS, WorldIndex, world_index  # noqa: F401
 
 pytestmark = pytest.mark.integration
 

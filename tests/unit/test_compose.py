@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-COMPOSE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
+COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 NODE_POM = COMPOSE.parent / "scripts" / "opensearch-node" / "pom.xml"
 
 

@@ -25,7 +25,7 @@ from opensearchpy import OpenSearch, helpers
 from indexer.cli import main
 from indexer.simulator import RunningSimulator, start_simulator
 from indexer.store.schema import index_names
-from tests.tls_proxy import Pki, TlsProxy, free_port, make_pki, start_tls_proxy
+from tests.support.tls_proxy import Pki, TlsProxy, free_port, make_pki, start_tls_proxy
 
 pytestmark = pytest.mark.integration
 

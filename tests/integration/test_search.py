@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from opensearchpy import OpenSearch
-from test_search_data import WorldIndex, world_index  # noqa: F401 (the shared fixture)
 
 from indexer.search import (
     FACET_FIELDS,
@@ -34,6 +33,7 @@ from indexer.search import (
     suggest,
 )
 from indexer.transform import parse_timestamp
+from tests.integration.test_search_data import WorldIndex, world_index  # noqa: F401 (the shared fixture)
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """``jobo-indexer dashboards import`` against recorded OpenSearch Dashboards exchanges.
 
 Dashboards cannot run here, so the saved-objects import API is replayed with ``responses`` from the
-shapes recorded in tests/fixtures/osd-import-*.json. The requests are asserted: path, the
+shapes recorded in tests/support/fixtures/osd-import-*.json. The requests are asserted: path, the
 overwrite flag, the ``osd-xsrf`` header, basic auth, and the multipart file with its index patterns
 rewritten for the base.
 """
@@ -30,7 +30,7 @@ from indexer.dashboards import (
     to_ndjson,
 )
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "support" / "fixtures"
 OSD = "http://osd.example:5601"
 ENDPOINT = f"{OSD}/api/saved_objects/_import"
 

@@ -6,7 +6,8 @@ bulk-loads them into a layout made by ``schema.init_index`` for a unique base. I
 few runs in ``<base>-indexer-runs`` and dead letters in ``<base>-dead-letters`` so the stats and the
 sync-health visualisations have data. Everything starting with the base is deleted afterwards.
 
-The other test modules import the fixture from here (``from test_search_data import world_index``).
+The other test modules import the fixture from here
+(``from tests.integration.test_search_data import world_index``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tls_proxy import Pki, TlsProxy, free_port, make_pki, start_tls_proxy
+from tests.support.tls_proxy import Pki, TlsProxy, free_port, make_pki, start_tls_proxy
 
 pytestmark = pytest.mark.integration
 

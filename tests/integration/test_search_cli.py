@@ -8,11 +8,11 @@ from collections import Counter
 
 import pytest
 from click.testing import CliRunner, Result
-from test_search_data import WorldIndex, world_index  # noqa: F401
 
 import indexer.cli.search  # noqa: F401 (registers the commands on main)
 from indexer.cli import main
 from indexer.search import fold
+from tests.integration.test_search_data import WorldIndex, world_index  # noqa: F401
 
 pytestmark = pytest.mark.integration
 

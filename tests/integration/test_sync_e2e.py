@@ -18,7 +18,7 @@ from opensearchpy import OpenSearch, TransportError
 
 from indexer.simulator import start_simulator
 from indexer.store.state import LeaseLock, StateStore
-from tests.e2e import Indexer, Sim, assert_exact, index_docs
+from tests.support.e2e import Indexer, Sim, assert_exact, index_docs
 
 pytestmark = pytest.mark.integration
 
