@@ -14,7 +14,8 @@ from indexer.cli import main
 from indexer.cli.options import opensearch_client, opensearch_connection_options
 from indexer.errors import ExitCode
 from indexer.store.connection import ConnectionSettingsError
-from indexer.store.schema import SchemaError, init_index, migrate
+from indexer.store.migrate import migrate
+from indexer.store.schema import SchemaError, init_index
 
 _base_option = click.option(
     "--index",

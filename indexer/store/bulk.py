@@ -20,12 +20,10 @@ writer can be shared by several threads (the client's connection pool is thread-
 
 from __future__ import annotations
 
-import hashlib
 import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import quote
 
@@ -34,6 +32,28 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout
 
+from indexer.store.bulk_wire import (
+    OUTCOME_BLOCKED,
+    OUTCOME_INDEX_MISSING,
+    OUTCOME_REJECTED,
+    OUTCOME_RETRY,
+    Encoded,
+    chunk_encoded,
+    classify_item,
+    describe_error,
+    encode_dead_letter,
+    encode_op,
+    item_body,
+)
+from indexer.store.operations import (
+    BulkResult,
+    DeadLetter,
+    DeleteOp,
+    ErrorBudget,
+    ExpireOp,
+    IndexOp,
+    Operation,
+)
 from indexer.timestamps import now_iso
 
 __all__ = [
@@ -51,158 +71,9 @@ __all__ = [
     "classify_item",
 ]
 
-ERROR_SAMPLES_KEPT = 20
 RETRYABLE_REQUEST_STATUSES = frozenset({429, 502, 503, 504})
 _ALL_ERROR_STATUSES = range(300, 600)
 _NDJSON = {"content-type": "application/x-ndjson"}
-
-
-# ---------------------------------------------------------------------------------------------
-# Operations (plain data)
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class IndexOp:
-    """Index ``document`` under ``id`` with external version ``version`` (updated_at in ms).
-
-    ``raw`` is the original job as received, kept only for the dead letter if the node rejects
-    the document.
-    """
-
-    id: str
-    version: int
-    document: dict[str, Any]
-    raw: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ExpireOp:
-    """Mark a job expired: a scripted update setting ``status: expired`` and ``expired_at``.
-
-    The update bumps the internal version by one, so a replay of the same ``updated_at`` then
-    conflicts (stays expired) while a repost with a newer ``updated_at`` wins. Expiring a job that
-    is already expired is a noop (``unchanged``) that keeps its first ``expired_at``, so the
-    version moves at most once per expiry (a repost 1 ms newer than the last version would
-    conflict; reposts stamp a new ``updated_at`` well past that).
-    """
-
-    id: str
-    expired_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class DeleteOp:
-    """Delete the document (a 404 counts as ``missing``)."""
-
-    id: str
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A job rejected before indexing (for example by the transform), written to the dead letters.
-
-    ``stage`` names where it failed ("transform", "index", ...); ``raw`` is the job as received;
-    ``field`` optionally names the offending field.
-    """
-
-    id: str
-    reason: str
-    stage: str
-    raw: dict[str, Any] | None = None
-    field: str | None = None
-
-
-Operation = IndexOp | ExpireOp | DeleteOp | DeadLetter
-
-
-# ---------------------------------------------------------------------------------------------
-# Results, budget and errors
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorBudget:
-    """How many rejected items a run tolerates before the caller stops it.
-
-    Exceeded when at least ``min_failures`` items failed AND they are more than ``max_fraction``
-    of the items OpenSearch answered for.
-    """
-
-    max_fraction: float = 0.01
-    min_failures: int = 10
-
-
-@dataclass(slots=True)
-class BulkResult:
-    """Counts of one or more ``write`` calls.
-
-    - ``indexed``: documents created or replaced (IndexOp 200/201).
-    - ``unchanged``: version conflicts under external versioning (the stored document is newer or
-      equal) and updates that changed nothing (expiring an already expired document).
-    - ``expired``, ``deleted``: ExpireOp / DeleteOp applied.
-    - ``missing``: ExpireOp / DeleteOp for a document that does not exist.
-    - ``dead_lettered``: operations that ended in the dead-letter index: transform rejects
-      (DeadLetter ops), item errors such as mapper_parsing_exception, and exhausted retries.
-    - ``failed``: the subset of ``dead_lettered`` whose retries (429/5xx) were exhausted.
-    - ``retries``: retry requests sent (whole-request retries plus item-retry rounds).
-    - ``retried_items``: items re-sent by item-level retries (counted once per re-send).
-    - ``bytes_sent``, ``requests``: ``_bulk`` bodies sent, including retries and dead letters.
-    - ``error_samples``: the first few error reasons (at most 20), for run records and logs.
-    """
-
-    indexed: int = 0
-    unchanged: int = 0
-    expired: int = 0
-    deleted: int = 0
-    missing: int = 0
-    dead_lettered: int = 0
-    failed: int = 0
-    retries: int = 0
-    retried_items: int = 0
-    bytes_sent: int = 0
-    requests: int = 0
-    error_samples: list[str] = field(default_factory=list)
-
-    @property
-    def acknowledged(self) -> int:
-        """Operations with a final outcome (OpenSearch answered for each of them)."""
-        return (
-            self.indexed
-            + self.unchanged
-            + self.expired
-            + self.deleted
-            + self.missing
-            + self.dead_lettered
-        )
-
-    def merge(self, other: BulkResult) -> BulkResult:
-        """Add ``other``'s counts into this result (in place) and return this result."""
-        for spec in fields(self):
-            if spec.name == "error_samples":
-                room = ERROR_SAMPLES_KEPT - len(self.error_samples)
-                self.error_samples.extend(other.error_samples[: max(room, 0)])
-            else:
-                setattr(self, spec.name, getattr(self, spec.name) + getattr(other, spec.name))
-        return self
-
-    def exceeds(self, budget: ErrorBudget) -> bool:
-        """True when the dead-lettered items exceed the error budget."""
-        failures = self.dead_lettered
-        if failures < budget.min_failures:
-            return False
-        return failures > budget.max_fraction * max(self.acknowledged, 1)
-
-    def as_dict(self) -> dict[str, int]:
-        """The counts as a plain dict (for run records), without the error samples."""
-        counts = {spec.name: getattr(self, spec.name) for spec in fields(self)}
-        counts.pop("error_samples")
-        counts["acknowledged"] = self.acknowledged
-        return counts
-
-    def _note_error(self, message: str) -> None:
-        if len(self.error_samples) < ERROR_SAMPLES_KEPT:
-            self.error_samples.append(message)
 
 
 class BulkWriteError(RuntimeError):
@@ -231,157 +102,6 @@ class IndexBlockedError(BulkWriteError):
 
 class DeadLetterWriteError(BulkWriteError):
     """Dead letters could not be stored; they are never dropped silently."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Item classification (pure; tested over real responses)
-# ---------------------------------------------------------------------------------------------
-
-OUTCOME_INDEXED = "indexed"
-OUTCOME_UNCHANGED = "unchanged"
-OUTCOME_EXPIRED = "expired"
-OUTCOME_DELETED = "deleted"
-OUTCOME_MISSING = "missing"
-OUTCOME_RETRY = "retry"
-OUTCOME_REJECTED = "rejected"
-OUTCOME_BLOCKED = "blocked"
-OUTCOME_INDEX_MISSING = "index_missing"
-
-_KIND_OF_OP = {IndexOp: "index", ExpireOp: "update", DeleteOp: "delete"}
-_SUCCESS_OUTCOME = {"index": OUTCOME_INDEXED, "update": OUTCOME_EXPIRED, "delete": OUTCOME_DELETED}
-
-
-def item_body(item: dict[str, Any]) -> dict[str, Any]:
-    """The inner object of one ``items[]`` entry (``{"index": {...}}`` -> ``{...}``)."""
-    return next(iter(item.values()))
-
-
-def describe_error(body: dict[str, Any]) -> str:
-    """``type: reason`` of an item error, including the root cause when it differs."""
-    error = body.get("error")
-    if not isinstance(error, dict):
-        return f"status {body.get('status')}: {error or body.get('result', 'no reason given')}"
-    text = f"{error.get('type', 'unknown_error')}: {error.get('reason', '')}"
-    cause = error.get("caused_by")
-    if isinstance(cause, dict):
-        text += f" (caused by {cause.get('type')}: {cause.get('reason')})"
-    return text
-
-
-def classify_item(kind: str, item: dict[str, Any]) -> str:
-    """The outcome of one bulk item answer for an action of ``kind`` (index, update, delete)."""
-    body = item_body(item)
-    status = int(body.get("status", 0))
-    error = body.get("error")
-    error_type = error.get("type", "") if isinstance(error, dict) else ""
-    if error_type == "cluster_block_exception":
-        return OUTCOME_BLOCKED
-    if error_type == "index_not_found_exception":
-        return OUTCOME_INDEX_MISSING
-    if 200 <= status < 300:
-        return OUTCOME_UNCHANGED if body.get("result") == "noop" else _SUCCESS_OUTCOME[kind]
-    if status == 409 and kind == "index":
-        return OUTCOME_UNCHANGED
-    if status == 409:
-        return OUTCOME_RETRY  # a concurrent write raced the update; try again
-    if status == 404 and kind in ("update", "delete"):
-        return OUTCOME_MISSING
-    if status == 429 or status >= 500:
-        return OUTCOME_RETRY
-    return OUTCOME_REJECTED
-
-
-# ---------------------------------------------------------------------------------------------
-# Encoding and chunking
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Encoded:
-    op: Operation
-    kind: str
-    data: bytes
-
-
-# Expiry keeps the first time a job was seen expired: overlapping sweeps report the same ids again,
-# and re-marking them would move ``expired_at`` (and the version) on every run.
-_EXPIRE_SCRIPT = (
-    "if (ctx._source.status == 'expired') { ctx.op = 'noop' } "
-    "else { ctx._source.status = 'expired'; ctx._source.expired_at = params.expired_at }"
-)
-
-
-def _encode(op: IndexOp | ExpireOp | DeleteOp) -> _Encoded:
-    if isinstance(op, IndexOp):
-        action = {"index": {"_id": op.id, "version": op.version, "version_type": "external"}}
-        source: bytes | None = orjson.dumps(op.document)
-    elif isinstance(op, ExpireOp):
-        action = {"update": {"_id": op.id, "retry_on_conflict": 3}}
-        source = orjson.dumps(
-            {
-                "script": {
-                    "source": _EXPIRE_SCRIPT,
-                    "lang": "painless",
-                    "params": {"expired_at": op.expired_at},
-                }
-            }
-        )
-    elif isinstance(op, DeleteOp):
-        action = {"delete": {"_id": op.id}}
-        source = None
-    else:
-        raise TypeError(f"not a bulk operation: {op!r}")
-    data = orjson.dumps(action) + b"\n"
-    if source is not None:
-        data += source + b"\n"
-    return _Encoded(op, next(iter(action)), data)
-
-
-def _encode_dead_letter(
-    letter: DeadLetter, target_index: str, at: str, run_id: str | None
-) -> _Encoded:
-    """One dead-letter document (mappings/dead-letters.json), ``_id`` = ``<stage>:<job id>``.
-
-    The same job failing again at the same stage replaces its previous dead letter.
-    """
-    action = {"index": {"_id": f"{letter.stage}:{letter.id or _content_key(letter.raw)}"}}
-    document = {
-        "id": letter.id,
-        "reason": letter.reason,
-        "stage": letter.stage,
-        "field": letter.field,
-        "index": target_index,
-        "run_id": run_id,
-        "job": letter.raw,
-        "at": at,
-    }
-    data = orjson.dumps(action) + b"\n" + orjson.dumps(document) + b"\n"
-    return _Encoded(letter, "index", data)
-
-
-def _content_key(raw: dict[str, Any] | None) -> str:
-    """A stable key for a job without an id, so id-less dead letters never overwrite each other."""
-    digest = hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS, default=str))
-    return "no-id-" + digest.hexdigest()[:24]
-
-
-def chunk_encoded(
-    encoded: Iterable[_Encoded], *, max_docs: int, max_bytes: int
-) -> Iterator[list[_Encoded]]:
-    """Group encoded operations: at most ``max_docs`` and ``max_bytes`` per chunk.
-
-    An operation larger than ``max_bytes`` on its own goes alone in its chunk.
-    """
-    chunk: list[_Encoded] = []
-    size = 0
-    for item in encoded:
-        if chunk and (len(chunk) >= max_docs or size + len(item.data) > max_bytes):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(item)
-        size += len(item.data)
-    if chunk:
-        yield chunk
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,17 +181,15 @@ class BulkWriter:
 
     # -- chunks ---------------------------------------------------------------------------------
 
-    def _encode_all(
-        self, ops: Iterable[Operation], letters: list[DeadLetter]
-    ) -> Iterator[_Encoded]:
+    def _encode_all(self, ops: Iterable[Operation], letters: list[DeadLetter]) -> Iterator[Encoded]:
         for op in ops:
             if isinstance(op, DeadLetter):
                 letters.append(op)
             else:
-                yield _encode(op)
+                yield encode_op(op)
 
     def _write_chunk(
-        self, chunk: list[_Encoded], result: BulkResult, letters: list[DeadLetter]
+        self, chunk: list[Encoded], result: BulkResult, letters: list[DeadLetter]
     ) -> None:
         answers = self._send_with_item_retries(chunk, self._path(self.index), result)
         blocked: str | None = None
@@ -494,7 +212,7 @@ class BulkWriter:
 
     def _count(
         self,
-        encoded: _Encoded,
+        encoded: Encoded,
         item: dict[str, Any],
         outcome: str,
         result: BulkResult,
@@ -505,7 +223,7 @@ class BulkWriter:
             if outcome == OUTCOME_RETRY:
                 reason = f"retries exhausted: {reason}"
                 result.failed += 1
-            result._note_error(f"{encoded.op.id}: {reason}")
+            result.note_error(f"{encoded.op.id}: {reason}")
             raw = encoded.op.raw if isinstance(encoded.op, IndexOp) else None
             letters.append(DeadLetter(encoded.op.id, reason, "index", raw))
             return
@@ -522,7 +240,7 @@ class BulkWriter:
                 result,
             )
         at = now_iso()
-        encoded = [_encode_dead_letter(letter, self.index, at, self.run_id) for letter in letters]
+        encoded = [encode_dead_letter(letter, self.index, at, self.run_id) for letter in letters]
         path = self._path(self.dead_letter_index)
         for chunk in chunk_encoded(encoded, max_docs=self.max_docs, max_bytes=self.max_bytes):
             for done, item in self._send_with_item_retries(chunk, path, result):
@@ -537,23 +255,23 @@ class BulkWriter:
                     )
                 result.dead_lettered += 1
                 if isinstance(done.op, DeadLetter) and done.op.stage != "index":
-                    result._note_error(f"{done.op.id}: {done.op.stage}: {done.op.reason}")
+                    result.note_error(f"{done.op.id}: {done.op.stage}: {done.op.reason}")
         letters.clear()
 
     # -- requests -------------------------------------------------------------------------------
 
     def _send_with_item_retries(
-        self, chunk: list[_Encoded], path: str, result: BulkResult
-    ) -> list[tuple[_Encoded, dict[str, Any]]]:
+        self, chunk: list[Encoded], path: str, result: BulkResult
+    ) -> list[tuple[Encoded, dict[str, Any]]]:
         """Send ``chunk``; re-send only items answered 429/5xx, up to ``max_retries`` rounds.
 
         Returns every operation with its last answer (a still-retryable answer means exhausted).
         """
-        final: list[tuple[_Encoded, dict[str, Any]]] = []
+        final: list[tuple[Encoded, dict[str, Any]]] = []
         pending = chunk
         for round_number in range(self.max_retries + 1):
             items = self._send(pending, path, result)
-            retry: list[_Encoded] = []
+            retry: list[Encoded] = []
             for encoded, item in zip(pending, items, strict=True):
                 wants_retry = classify_item(encoded.kind, item) == OUTCOME_RETRY
                 if wants_retry and round_number < self.max_retries:
@@ -568,7 +286,7 @@ class BulkWriter:
             pending = retry
         return final
 
-    def _send(self, chunk: list[_Encoded], path: str, result: BulkResult) -> list[dict[str, Any]]:
+    def _send(self, chunk: list[Encoded], path: str, result: BulkResult) -> list[dict[str, Any]]:
         """POST one body, retrying the whole request on connection errors, timeouts, 429/5xx."""
         body = b"".join(encoded.data for encoded in chunk)
         for attempt in range(self.max_retries + 1):

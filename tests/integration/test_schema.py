@@ -16,6 +16,7 @@ from opensearchpy import AuthorizationException, OpenSearch, helpers
 import indexer.cli.index  # noqa: F401  (registers init and migrate on the group)
 from indexer.cli import main
 from indexer.store.connection import connect
+from indexer.store.migrate import migrate
 from indexer.store.schema import (
     BULK_LOAD_META_KEY,
     IndexNames,
@@ -27,7 +28,6 @@ from indexer.store.schema import (
     init_index,
     live_physical_index,
     load_jobs_mapping,
-    migrate,
     physical_indices,
     read_alias_filter,
     restore_after_crash,

@@ -12,11 +12,9 @@ from indexer.store.bulk import (
     ErrorBudget,
     ExpireOp,
     IndexOp,
-    _encode,
-    chunk_encoded,
     classify_item,
-    describe_error,
 )
+from indexer.store.bulk_wire import chunk_encoded, describe_error, encode_op
 
 # Items answered by the local node (see the module docstring): a two-shard index with one shard
 # unassigned (503), a strict mapping (400), external versions (409), updates and deletes.
@@ -69,23 +67,23 @@ def test_describe_error_names_type_reason_and_cause() -> None:
 
 
 def test_encoding_is_ndjson_with_external_version_and_scripted_expire() -> None:
-    index_lines = _encode(IndexOp("a", 17, {"id": "a", "title": "é"})).data.splitlines()
+    index_lines = encode_op(IndexOp("a", 17, {"id": "a", "title": "é"})).data.splitlines()
     assert orjson.loads(index_lines[0]) == {
         "index": {"_id": "a", "version": 17, "version_type": "external"}
     }
     assert orjson.loads(index_lines[1]) == {"id": "a", "title": "é"}
-    expire = _encode(ExpireOp("a", "2024-05-01T00:00:00Z"))
+    expire = encode_op(ExpireOp("a", "2024-05-01T00:00:00Z"))
     assert expire.kind == "update"
     script = orjson.loads(expire.data.splitlines()[1])["script"]
     assert script["params"] == {"expired_at": "2024-05-01T00:00:00Z"}
     assert "ctx.op = 'noop'" in script["source"]  # an expired job keeps its first expired_at
-    delete = _encode(DeleteOp("a"))
+    delete = encode_op(DeleteOp("a"))
     assert delete.data == b'{"delete":{"_id":"a"}}\n'
 
 
 def test_chunks_respect_count_and_bytes_and_a_big_document_goes_alone() -> None:
-    small = [_encode(IndexOp(str(i), 1, {"pad": "x" * 50})) for i in range(7)]
-    big = _encode(IndexOp("big", 1, {"pad": "y" * 1000}))
+    small = [encode_op(IndexOp(str(i), 1, {"pad": "x" * 50})) for i in range(7)]
+    big = encode_op(IndexOp("big", 1, {"pad": "y" * 1000}))
     assert len(small[0].data) == 121
     ops = [*small[:3], big, *small[3:]]
 
