@@ -77,6 +77,13 @@ class RunningSimulator:
     def clear_faults(self) -> dict[str, Any]:
         return self._control("DELETE", "/_sim/faults")
 
+    def wallet(self, **changes: Any) -> dict[str, Any]:
+        """Read the wallet, or change it: ``wallet(add=500)``, ``wallet(balance=10)``,
+        ``wallet(subscription=True)``."""
+        if not changes:
+            return self._control("GET", "/_sim/wallet")
+        return self._control("POST", "/_sim/wallet", changes)
+
     def stats(self) -> dict[str, Any]:
         return self._control("GET", "/_sim/stats")
 

@@ -237,14 +237,53 @@ class Wallet:
 
     def charge(self, cost: float) -> tuple[bool, float | None]:
         """Deduct ``cost`` if it can be paid; ``(paid, balance)``."""
-        if self.subscription or self.balance is None:
-            return True, None
         with self._lock:
+            if self.subscription or self.balance is None:
+                return True, None
             if cost > self.balance:
                 return False, self.balance
             self.balance -= cost
             self.spent += cost
             return True, self.balance
+
+    def configure(self, body: Mapping[str, Any]) -> None:
+        """Apply a ``POST /_sim/wallet`` body: ``balance`` (set a pay-as-you-go wallet), ``add``
+        (top up), ``subscription`` (true: pages become free; false needs a balance)."""
+        unknown = sorted(set(body) - {"balance", "add", "subscription"})
+        if unknown:
+            raise BadRequestError(
+                f"unknown wallet fields {unknown}; use add, balance or subscription"
+            )
+        for name in ("balance", "add"):
+            value = body.get(name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+            ):
+                raise BadRequestError(f"'{name}' must be a number >= 0, got {value!r}")
+        subscription = body.get("subscription")
+        if subscription is not None and not isinstance(subscription, bool):
+            raise BadRequestError(f"'subscription' must be a boolean, got {subscription!r}")
+        with self._lock:
+            balance = self.balance
+            if subscription is False and balance is None and body.get("balance") is None:
+                raise BadRequestError("leaving the subscription needs a 'balance', e.g. 1000")
+            if body.get("balance") is not None:
+                balance = float(body["balance"])
+            if body.get("add") is not None:
+                balance = (balance or 0.0) + float(body["add"])
+            if subscription is not None:
+                self.subscription = subscription
+            elif body.get("balance") is not None:
+                self.subscription = False
+            self.balance = None if self.subscription else balance
+
+    def to_json(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "subscription": self.subscription,
+                "balance": self.balance,
+                "spent": self.spent,
+            }
 
 
 def _malformed_jobs(rng: random.Random, count: int, now_ms: int) -> list[bytes]:
@@ -312,6 +351,8 @@ class SimulatorApp:
             ("DELETE", "/_sim/faults"): self._clear_faults,
             ("GET", "/_sim/stats"): self._stats,
             ("GET", "/_sim/truth"): self._truth,
+            ("GET", "/_sim/wallet"): self._wallet,
+            ("POST", "/_sim/wallet"): self._set_wallet,
         }
         self._paths = {path for _, path in self._routes} | {"/_sim/health"}
 
@@ -407,7 +448,7 @@ class SimulatorApp:
         self.stats.add(jobs=len(page.jobs), malformed=malformed)
         headers = {
             "X-Has-More": "true" if page.has_more else "false",
-            "X-Credits-Deducted": format_credits(0.0 if self.wallet.subscription else cost),
+            "X-Credits-Deducted": format_credits(0.0 if balance is None else cost),
         }
         if balance is not None:
             headers["X-Credits-Balance"] = format_credits(balance)
@@ -488,6 +529,13 @@ class SimulatorApp:
         payload["credits_spent"] = self.wallet.spent
         payload["pending_faults"] = self.faults.pending()
         return _json_response(200, payload)
+
+    def _wallet(self, _query: str, _raw: bytes, _fault: Fault | None) -> Response:
+        return _json_response(200, self.wallet.to_json())
+
+    def _set_wallet(self, _query: str, raw: bytes, _fault: Fault | None) -> Response:
+        self.wallet.configure(self._json_object(raw))
+        return _json_response(200, self.wallet.to_json())
 
     def _truth(self, _query: str, _raw: bytes, _fault: Fault | None) -> Response:
         return _json_response(200, self.world.truth())

@@ -177,10 +177,7 @@ def test_an_empty_wallet_stops_with_exit_4_and_the_run_resumes_after_a_top_up(
     assert "402" in refused["error"] or "insufficient" in refused["error"].lower()
     indexed_before = len(index_docs(env.client, env.base))
     assert indexed_before == 300
-    # No control endpoint adds credits: top the wallet up in the simulator's process.
-    wallet = env.simulator.app.wallet
-    with wallet._lock:
-        wallet.balance = (wallet.balance or 0.0) + 1000.0
+    env.simulator.wallet(add=1000.0)
     resumed = env.run("backfill", "--batch-size", "100")
     assert resumed["outcome"] == "success"
     assert any("resumed at page 3" in step for step in resumed["steps"]), resumed["steps"]

@@ -44,6 +44,13 @@ class Sim:
     def stats(self) -> dict[str, Any]:
         return self.call("GET", "/_sim/stats")
 
+    def wallet(self, **changes: Any) -> dict[str, Any]:
+        """The simulator's wallet; ``wallet(add=n)``, ``wallet(balance=n)`` or
+        ``wallet(subscription=True)`` change it first."""
+        if changes:
+            return self.call("POST", "/_sim/wallet", changes)
+        return self.call("GET", "/_sim/wallet")
+
 
 @dataclass
 class Indexer:

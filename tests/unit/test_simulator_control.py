@@ -149,6 +149,39 @@ def test_mutate_rejects_bad_bodies(body: Any) -> None:
         assert response.json()["status"] == 400
 
 
+# -- wallet -----------------------------------------------------------------------------------
+
+
+def test_the_wallet_endpoint_tops_up_sets_and_switches_the_plan() -> None:
+    with start_simulator(jobs=100, credits=10) as sim:
+        assert sim.wallet() == {"subscription": False, "balance": 10, "spent": 0}
+        refused = feed(sim, {"batch_size": 40})  # 20 credits: more than the wallet holds
+        assert refused.status_code == 402
+        assert sim.wallet(add=15)["balance"] == 25
+        paid = feed(sim, {"batch_size": 40})
+        assert paid.headers["X-Credits-Deducted"] == "20"
+        assert paid.headers["X-Credits-Balance"] == "5"
+        assert sim.wallet(balance=1)["balance"] == 1
+        assert sim.wallet(subscription=True) == {"subscription": True, "balance": None, "spent": 20}
+        free = feed(sim, {"cursor": paid.json()["next_cursor"]})
+        assert free.headers["X-Credits-Deducted"] == "0"
+        assert "X-Credits-Balance" not in free.headers
+        assert sim.wallet(balance=3) == {"subscription": False, "balance": 3, "spent": 20}
+        assert feed(sim, {"batch_size": 6}).headers["X-Credits-Balance"] == "0"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"add": -1}, {"balance": "5"}, {"subscription": "yes"}, {"subscription": False}, {"x": 1}],
+)
+def test_the_wallet_endpoint_rejects_bad_bodies(body: Any) -> None:
+    with start_simulator(jobs=5) as sim:  # a subscription: leaving it needs a balance
+        response = control(sim, "POST", "/_sim/wallet", body)
+        assert response.status_code == 400
+        assert response.json()["status"] == 400
+        assert sim.wallet() == {"subscription": True, "balance": None, "spent": 0}
+
+
 # -- faults -----------------------------------------------------------------------------------
 
 
