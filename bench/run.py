@@ -7,8 +7,14 @@ In one run, on the local node and the feed simulator, with the same index settin
 - backfill: ``jobo-indexer backfill`` end to end from the simulator (a subprocess);
 - naive: the loop the provider's guide implies: fetch a page, then ``helpers.bulk`` it;
 - sync with nothing changed (documents written must be 0), and resync with nothing changed;
-- peak RSS of ``resync`` at a small and a large feed.
+- peak RSS of ``resync`` at a small and a large feed;
+- for the ceiling, the backfill, the naive loop and the no-change resync, the CPU per job of each
+  process: the indexer's from the kernel's rusage of its process, the node's and the simulator's
+  from ``/proc/<pid>/stat`` before and after, and the CPU-bound maximum they imply (cores / total
+  core-ms per job). The indexer's CPU includes its start-up (imports, ~0.3 s).
 
+Set ``OPENSEARCH_URL`` to bench a node that is already running (a shared node: its CPU then also
+counts other clients; the bench measures that load in an idle window before each round).
 Each figure is repeated (default 3 times, interleaved) and the medians are reported. Results go
 to ``bench/results.json`` and ``bench/results.md``.
 
@@ -18,6 +24,7 @@ to ``bench/results.json`` and ``bench/results.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -25,6 +32,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +54,7 @@ REPO = Path(__file__).resolve().parent.parent
 API_KEY = "bench-key"
 CHUNK_DOCS = 500
 CHUNK_BYTES = 5 * 1024 * 1024
+CORES = os.cpu_count() or 1
 
 
 def free_port() -> int:
@@ -96,44 +105,105 @@ class Simulator:
         self.process.wait(timeout=60)
 
 
-def cli(*args: str, env: dict[str, str]) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "indexer", *args, "--json", "--no-progress"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"jobo-indexer {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+@dataclass(frozen=True)
+class CliRun:
+    """One ``jobo-indexer`` subprocess: its JSON summary and its own resource usage."""
+
+    summary: dict[str, Any]
+    cpu_s: float  # user + system CPU of the process (all its threads), from wait4's rusage
+    peak_rss_mb: float
 
 
-def peak_rss_mb(*args: str, env: dict[str, str]) -> tuple[float, dict[str, Any]]:
-    """Run a CLI command under GNU time and return its peak RSS (MiB) and its JSON summary."""
-    done = subprocess.run(
-        [
-            "/usr/bin/time",
-            "-f",
-            "MAXRSS %M",
-            sys.executable,
-            "-m",
-            "indexer",
-            *args,
-            "--json",
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
+def cli(*args: str, env: dict[str, str]) -> CliRun:
+    """Run a CLI command; its CPU time and peak RSS come from the kernel's rusage of the child."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "indexer", *args, "--json", "--no-progress"],
+            stdout=out,
+            stderr=err,
+            env=env,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
+    if process.returncode != 0:
+        raise SystemExit(f"jobo-indexer {' '.join(args)} failed:\n{stderr[-3000:]}")
+    return CliRun(
+        summary=json.loads(stdout.strip().splitlines()[-1]),
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        peak_rss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
     )
-    if done.returncode != 0:
-        raise SystemExit(f"jobo-indexer {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    rss_kb = next(
-        int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("MAXRSS")
-    )
-    return rss_kb / 1024, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a running process has used so far (all threads), from /proc."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime
+
+
+def listening_pid(port: int) -> int | None:
+    """The pid of the process listening on 127.0.0.1:``port`` (the OpenSearch node), if visible."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                cols = line.split()
+                if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                    inodes.add(f"socket:[{cols[9]}]")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (proc / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) in inodes:
+                        return int(proc.name)
+    return None
+
+
+@dataclass
+class CpuMeter:
+    """CPU used by the node and the simulator between ``start`` and ``stop`` (from /proc)."""
+
+    pids: dict[str, int | None]
+    started: dict[str, float] = field(default_factory=dict)
+
+    def read(self) -> dict[str, float]:
+        found = {"bench": time.process_time()}
+        for name, pid in self.pids.items():
+            if pid is not None:
+                with contextlib.suppress(OSError):
+                    found[name] = process_cpu_s(pid)
+        return found
+
+    def start(self) -> None:
+        self.started = self.read()
+
+    def stop(self) -> dict[str, float]:
+        now = self.read()
+        return {name: now[name] - self.started[name] for name in now if name in self.started}
+
+
+def idle_node_load(meter: CpuMeter, seconds: float = 3.0) -> float:
+    """Cores the node uses while this bench sends nothing: other clients of a shared node."""
+    meter.start()
+    time.sleep(seconds)
+    return meter.stop().get("opensearch", 0.0) / seconds
+
+
+def per_job_ms(cpu: dict[str, float], jobs: int) -> dict[str, float]:
+    """CPU seconds by process -> core-ms per job, with the total and the CPU-bound maximum."""
+    shares = {name: seconds * 1000 / jobs for name, seconds in cpu.items()}
+    total = sum(shares.values())
+    shares["total"] = total
+    shares["cpu_bound_max"] = CORES * 1000 / total if total else 0.0  # jobs/s
+    return shares
 
 
 def fresh_index(client: OpenSearch, base: str) -> str:
@@ -183,8 +253,15 @@ def prepare_ceiling_chunks(sim_url: str) -> tuple[list[bytes], int]:
 
 
 def run_ceiling(
-    client: OpenSearch, url: str, base: str, chunks: list[bytes], docs: int, concurrency: int
-) -> float:
+    client: OpenSearch,
+    url: str,
+    base: str,
+    chunks: list[bytes],
+    docs: int,
+    concurrency: int,
+    meter: CpuMeter,
+) -> tuple[float, dict[str, float]]:
+    """docs/s of the minimal client, and the CPU each process used (the bench is the client)."""
     physical = fresh_index(client, base)
     local = threading.local()
 
@@ -202,19 +279,25 @@ def run_ceiling(
         if orjson.loads(answer.content)["errors"]:
             raise SystemExit("the ceiling's bulk had item errors")
 
+    meter.start()
     started = time.perf_counter()
     schema.enter_bulk_load(client, physical)
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(send, chunks))
     schema.exit_bulk_load(client, physical)
     elapsed = time.perf_counter() - started
+    cpu = meter.stop()
+    cpu.pop("simulator", None)  # idle: the payload was fetched before
     assert client.count(index=base)["count"] == docs
     drop(client, base)
-    return docs / elapsed
+    return docs / elapsed, cpu
 
 
-def run_naive(client: OpenSearch, sim_url: str, base: str, docs: int) -> float:
+def run_naive(
+    client: OpenSearch, sim_url: str, base: str, docs: int, meter: CpuMeter
+) -> tuple[float, dict[str, float]]:
     physical = fresh_index(client, base)
+    meter.start()
     started = time.perf_counter()
     schema.enter_bulk_load(client, physical)
     indexed_at = datetime.now(UTC)
@@ -237,9 +320,22 @@ def run_naive(client: OpenSearch, sim_url: str, base: str, docs: int) -> float:
             written += ok
     schema.exit_bulk_load(client, physical)
     elapsed = time.perf_counter() - started
+    cpu = meter.stop()
     assert written == docs, (written, docs)
     drop(client, base)
-    return docs / elapsed
+    return docs / elapsed, cpu
+
+
+def run_indexer(
+    *args: str, env: dict[str, str], meter: CpuMeter
+) -> tuple[CliRun, dict[str, float]]:
+    """A CLI command with the CPU of every process: the indexer's own, the node's, the feed's."""
+    meter.start()
+    run = cli(*args, env=env)
+    cpu = meter.stop()
+    cpu.pop("bench")  # the bench only waits
+    cpu["indexer"] = run.cpu_s
+    return run, cpu
 
 
 def median(values: list[float]) -> float:
@@ -269,7 +365,20 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, Python {platform.python_version()}"
 
 
-def main() -> None:
+def start_node() -> str:
+    """The node at $OPENSEARCH_URL when set (a shared node), else the local one, started."""
+    if os.environ.get("OPENSEARCH_URL"):
+        return os.environ["OPENSEARCH_URL"].rstrip("/")
+    node = subprocess.run(
+        [str(REPO / "scripts" / "opensearch-local"), "start"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return node.stdout.strip().splitlines()[-1]
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--small-jobs", type=int, default=10_000)
@@ -282,17 +391,105 @@ def main() -> None:
         help="bulk concurrencies at which to time the backfill once more, e.g. 1,2,4 "
         "(how the default was chosen)",
     )
-    args = parser.parse_args()
-    bench_started = time.monotonic()
+    return parser.parse_args()
 
-    node = subprocess.run(
-        [str(REPO / "scripts" / "opensearch-local"), "start"],
-        check=True,
-        capture_output=True,
-        text=True,
+
+@dataclass
+class Bench:
+    """What every measurement needs: the node, the environment of the CLI, the meters."""
+
+    args: argparse.Namespace
+    client: OpenSearch
+    url: str
+    env: dict[str, str]
+    node_pid: int | None
+    runs: dict[str, list[Any]] = field(default_factory=dict)
+
+    def note(self, name: str, value: Any) -> None:
+        self.runs.setdefault(name, []).append(value)
+
+    def meter(self, sim: Simulator | None) -> CpuMeter:
+        return CpuMeter(
+            {"opensearch": self.node_pid, "simulator": sim.process.pid if sim else None}
+        )
+
+
+def one_round(bench: Bench, sim: Simulator, chunks: list[bytes], docs: int) -> str:
+    """Ceiling, backfill, naive loop, no-change sync and resync, side by side; one line back."""
+    args, client, env, meter = bench.args, bench.client, bench.env, bench.meter(sim)
+    bench.note("node_idle_cores", idle_node_load(meter))
+    rate, cpu = run_ceiling(
+        client, bench.url, "bench-ceiling", chunks, docs, args.concurrency, meter
     )
-    url = node.stdout.strip().splitlines()[-1]
-    client = connect(url, timeout=300)
+    bench.note("ceiling", rate)
+    bench.note("ceiling_cpu", per_job_ms(cpu, docs))
+    drop(client, "bench-backfill")
+    backfill, cpu = run_indexer(
+        "backfill", "--index", "bench-backfill", "--bulk-concurrency", str(args.concurrency),
+        env=env, meter=meter,
+    )  # fmt: skip
+    assert backfill.summary["indexed"] == docs, backfill.summary
+    bench.note("backfill", docs / backfill.summary["duration_s"])
+    bench.note("backfill_cpu", per_job_ms(cpu, docs))
+    rate, cpu = run_naive(client, sim.url, "bench-naive", docs, meter)
+    bench.note("naive", rate)
+    bench.note("naive_cpu", per_job_ms(cpu, docs))
+    sync = cli("sync", "--index", "bench-backfill", env=env).summary
+    bench.note("sync_s", sync["duration_s"])
+    bench.note("sync_written", sync["written"])
+    resync, cpu = run_indexer("resync", "--index", "bench-backfill", env=env, meter=meter)
+    bench.note("resync_s", resync.summary["duration_s"])
+    bench.note("resync_written", resync.summary["written"])
+    bench.note("resync_cpu", per_job_ms(cpu, docs))
+    bench.note("resync_rss_large_mb", resync.peak_rss_mb)
+    r = bench.runs
+    shares = r["backfill_cpu"][-1]
+    return (
+        f"ceiling {r['ceiling'][-1]:,.0f} docs/s, backfill {r['backfill'][-1]:,.0f} (indexer "
+        f"{shares['indexer']:.3f} core-ms/job, all {shares['total']:.3f}), naive "
+        f"{r['naive'][-1]:,.0f}; no-change sync {sync['duration_s']:.1f}s wrote "
+        f"{sync['written']}; resync {resync.summary['duration_s']:.1f}s wrote "
+        f"{resync.summary['written']} (indexer {r['resync_cpu'][-1]['indexer']:.3f} core-ms/job), "
+        f"peak RSS {resync.peak_rss_mb:.0f} MiB; node busy with others "
+        f"{r['node_idle_cores'][-1]:.2f} cores before"
+    )
+
+
+def sweep(bench: Bench, docs: int) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    for level in [int(x) for x in bench.args.sweep.split(",") if x.strip()]:
+        drop(bench.client, "bench-sweep")
+        summary = cli(
+            "backfill", "--index", "bench-sweep", "--bulk-concurrency", str(level), env=bench.env
+        ).summary
+        rates[str(level)] = docs / summary["duration_s"]
+        print(f"backfill at bulk concurrency {level}: {rates[str(level)]:,.0f} docs/s", flush=True)
+    drop(bench.client, "bench-sweep")
+    return rates
+
+
+def small_feed_rss(bench: Bench) -> None:
+    with Simulator(bench.args.small_jobs) as small:
+        bench.env["JOBO_BASE_URL"] = small.url
+        drop(bench.client, "bench-small")
+        cli("backfill", "--index", "bench-small", env=bench.env)
+        for _ in range(bench.args.repeat):
+            bench.note(
+                "resync_rss_small_mb",
+                cli("resync", "--index", "bench-small", env=bench.env).peak_rss_mb,
+            )
+        drop(bench.client, "bench-small")
+
+
+def median_shares(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Per-key medians of the rounds' CPU shares (each key on its own)."""
+    return {key: median([r[key] for r in rounds if key in r]) for key in rounds[0]}
+
+
+def main() -> None:
+    args = parse_args()
+    bench_started = time.monotonic()
+    url = start_node()
     work = REPO / ".cache" / "bench"
     env = {
         **os.environ,
@@ -301,6 +498,8 @@ def main() -> None:
         "JOBO_INDEXER_WORK_DIR": str(work),
         "PYTHONPATH": str(REPO),
     }
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    bench = Bench(args, connect(url, timeout=300), url, env, listening_pid(port))
     results: dict[str, Any] = {
         "machine": machine(),
         "jobs": args.jobs,
@@ -308,8 +507,7 @@ def main() -> None:
         "repeat": args.repeat,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    print(f"machine: {results['machine']}", flush=True)
-
+    print(f"machine: {results['machine']}; node pid {bench.node_pid}", flush=True)
     with Simulator(args.jobs) as sim:
         env["JOBO_BASE_URL"] = sim.url
         print(f"simulator: {args.jobs} jobs at {sim.url}", flush=True)
@@ -320,76 +518,25 @@ def main() -> None:
             f"({time.monotonic() - bench_started:.0f} s in)",
             flush=True,
         )
-        runs: dict[str, list[float]] = {
-            "ceiling": [],
-            "backfill": [],
-            "naive": [],
-            "sync_s": [],
-            "sync_written": [],
-            "resync_s": [],
-            "resync_written": [],
-            "resync_rss_large_mb": [],
-        }
         for rep in range(args.repeat):
-            runs["ceiling"].append(
-                run_ceiling(client, url, "bench-ceiling", chunks, docs, args.concurrency)
-            )
-            drop(client, "bench-backfill")
-            summary = cli(
-                "backfill",
-                "--index",
-                "bench-backfill",
-                "--bulk-concurrency",
-                str(args.concurrency),
-                env=env,
-            )
-            assert summary["indexed"] == docs, summary
-            runs["backfill"].append(docs / summary["duration_s"])
-            runs["naive"].append(run_naive(client, sim.url, "bench-naive", docs))
-            sync = cli("sync", "--index", "bench-backfill", env=env)
-            runs["sync_s"].append(sync["duration_s"])
-            runs["sync_written"].append(sync["written"])
-            rss, resync = peak_rss_mb("resync", "--index", "bench-backfill", env=env)
-            runs["resync_s"].append(resync["duration_s"])
-            runs["resync_written"].append(resync["written"])
-            runs["resync_rss_large_mb"].append(rss)
-            print(
-                f"round {rep + 1}: ceiling {runs['ceiling'][-1]:,.0f} docs/s, backfill "
-                f"{runs['backfill'][-1]:,.0f}, naive {runs['naive'][-1]:,.0f}; no-change sync "
-                f"{sync['duration_s']:.1f}s wrote {sync['written']}; resync "
-                f"{resync['duration_s']:.1f}s wrote {resync['written']}, peak RSS {rss:.0f} MiB",
-                flush=True,
-            )
-        drop(client, "bench-backfill")
-        sweep: dict[str, float] = {}
-        for level in [int(x) for x in args.sweep.split(",") if x.strip()]:
-            drop(client, "bench-sweep")
-            summary = cli(
-                "backfill", "--index", "bench-sweep", "--bulk-concurrency", str(level), env=env
-            )
-            sweep[str(level)] = docs / summary["duration_s"]
-            print(
-                f"backfill at bulk concurrency {level}: {sweep[str(level)]:,.0f} docs/s", flush=True
-            )
-        drop(client, "bench-sweep")
-        results["concurrency_sweep"] = sweep
+            print(f"round {rep + 1}: {one_round(bench, sim, chunks, docs)}", flush=True)
+        drop(bench.client, "bench-backfill")
+        results["concurrency_sweep"] = sweep(bench, docs)
+    small_feed_rss(bench)
 
-    with Simulator(args.small_jobs) as small:
-        env["JOBO_BASE_URL"] = small.url
-        drop(client, "bench-small")
-        cli("backfill", "--index", "bench-small", env=env)
-        runs["resync_rss_small_mb"] = []
-        for _ in range(args.repeat):
-            rss, _summary = peak_rss_mb("resync", "--index", "bench-small", env=env)
-            runs["resync_rss_small_mb"].append(rss)
-        drop(client, "bench-small")
-
-    medians = {name: median(values) for name, values in runs.items()}
+    runs = bench.runs
+    cpu_keys = [name for name in runs if name.endswith("_cpu")]
+    medians = {name: median(values) for name, values in runs.items() if name not in cpu_keys}
     results["runs"] = runs
     results["medians"] = medians
+    results["cpu_ms_per_job"] = {
+        name[: -len("_cpu")]: median_shares(runs[name]) for name in cpu_keys
+    }
+    backfill_cpu = results["cpu_ms_per_job"]["backfill"]
     results["ratios"] = {
         "backfill_vs_ceiling": medians["backfill"] / medians["ceiling"],
         "backfill_vs_naive": medians["backfill"] / medians["naive"],
+        "backfill_vs_cpu_bound_max": medians["backfill"] / backfill_cpu["cpu_bound_max"],
         "resync_rss_large_vs_small": medians["resync_rss_large_mb"]
         / medians["resync_rss_small_mb"],
     }
@@ -404,6 +551,7 @@ def main() -> None:
 def markdown(results: dict[str, Any], small_jobs: int) -> str:
     m, r = results["medians"], results["ratios"]
     jobs = results["jobs"]
+    cpu = results["cpu_ms_per_job"]
     rows = [
         (
             "OpenSearch ceiling (pre-encoded NDJSON, minimal client)",
@@ -413,7 +561,8 @@ def markdown(results: dict[str, Any], small_jobs: int) -> str:
         (
             "`jobo-indexer backfill` from the simulator",
             f"{m['backfill']:,.0f} docs/s",
-            f"{r['backfill_vs_ceiling']:.2f} of ceiling",
+            f"{r['backfill_vs_ceiling']:.2f} of ceiling, {r['backfill_vs_cpu_bound_max']:.2f} "
+            f"of its CPU-bound maximum ({cpu['backfill']['cpu_bound_max']:,.0f} docs/s)",
         ),
         (
             "naive loop (fetch a page, then `helpers.bulk`)",
@@ -428,7 +577,8 @@ def markdown(results: dict[str, Any], small_jobs: int) -> str:
         (
             "`resync` with nothing changed",
             f"{m['resync_s']:.1f} s, {m['resync_written']:.0f} written",
-            "",
+            f"{jobs / m['resync_s']:,.0f} jobs/s, {cpu['resync']['cpu_bound_max']:,.0f} "
+            "CPU-bound maximum",
         ),
         (f"`resync` peak RSS at {small_jobs:,} jobs", f"{m['resync_rss_small_mb']:.0f} MiB", ""),
         (
@@ -447,12 +597,45 @@ def markdown(results: dict[str, Any], small_jobs: int) -> str:
         "| --- | --- | --- |",
     ]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    lines += ["", *cpu_table(cpu, m)]
     if results.get("concurrency_sweep"):
-        sweep = ", ".join(
+        rates = ", ".join(
             f"{level}: {rate:,.0f} docs/s" for level, rate in results["concurrency_sweep"].items()
         )
-        lines += ["", f"Backfill by `--bulk-concurrency` (one run each): {sweep}."]
+        lines += ["", f"Backfill by `--bulk-concurrency` (one run each): {rates}."]
     return "\n".join(lines) + "\n"
+
+
+def cpu_table(cpu: dict[str, dict[str, float]], m: dict[str, float]) -> list[str]:
+    """CPU per job of each process (core-ms), and the rate the cores would allow at that cost."""
+
+    def cell(shares: dict[str, float], name: str) -> str:
+        return f"{shares[name]:.3f}" if name in shares else "-"
+
+    names = {
+        "ceiling": "ceiling (client = the bench)",
+        "backfill": "`backfill`",
+        "naive": "naive loop (client = the bench)",
+        "resync": "`resync`, nothing changed",
+    }
+    lines = [
+        f"CPU per job in core-ms (user + system; the indexer from its own rusage, the node and "
+        f"the simulator from /proc; medians of the rounds). CPU-bound maximum = {CORES} cores / "
+        f"total. The node is shared: it used {m['node_idle_cores']:.2f} cores for other clients "
+        "in an idle window before each round (median), counted in its share.",
+        "",
+        "| run | indexer / client | OpenSearch | simulator | total | CPU-bound max |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for key, label in names.items():
+        shares = cpu[key]
+        client = shares.get("indexer", shares.get("bench", 0.0))
+        lines.append(
+            f"| {label} | {client:.3f} | {cell(shares, 'opensearch')} | "
+            f"{cell(shares, 'simulator')} | {shares['total']:.3f} | "
+            f"{shares['cpu_bound_max']:,.0f} jobs/s |"
+        )
+    return lines
 
 
 if __name__ == "__main__":
