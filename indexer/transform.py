@@ -10,7 +10,9 @@ mapping is ``dynamic: strict``.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import unicodedata
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -348,6 +350,41 @@ def _qualifications(reader: _Reader, doc: dict[str, Any]) -> None:
     doc["education"] = education
 
 
+# --------------------------------------------------------------------------- duplicates
+
+
+def _words(text: str | None) -> str:
+    """Lower case, accents and punctuation gone, words sorted: ``Engineer, Senior`` == ``senior
+    engineer``."""
+    if not text:
+        return ""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    kept = "".join(
+        ch if ch.isalnum() else " " for ch in decomposed if not unicodedata.combining(ch)
+    )
+    return " ".join(sorted(set(kept.split())))
+
+
+def duplicate_key(doc: Mapping[str, Any]) -> str:
+    """One key for the same posting on several boards: company name + title + places, folded.
+
+    Different ids, URLs and sources do not matter; a job without a company name or a title keys
+    to its own id (it is never collapsed with another).
+    """
+    company = _words((doc.get("company") or {}).get("name"))
+    title = _words(doc.get("title"))
+    if not company or not title:
+        return f"id:{doc['id']}"
+    places = sorted(
+        {
+            f"{_words(loc['city'] or loc['location'])}/{_words(loc['country'])}"
+            for loc in doc["locations"]
+        }
+    )
+    fingerprint = "|".join((company, title, *places))
+    return hashlib.blake2b(fingerprint.encode("utf-8"), digest_size=12).hexdigest()
+
+
 # --------------------------------------------------------------------------- the document
 
 
@@ -396,4 +433,5 @@ def to_document(
     doc["indexed_at"] = _format_indexed_at(indexed_at)
     extra = {key: value for key, value in job.items() if key not in _KNOWN_FIELDS}
     doc["extra"] = extra or None
+    doc["duplicate_key"] = duplicate_key(doc)
     return doc

@@ -26,6 +26,7 @@ from typing import Any
 
 from indexer.errors import ExitCode, SyncError
 from indexer.resources import mappings_dir
+from indexer.store.synonyms import SynonymsError, with_synonyms
 from indexer.transform import STATUS_ACTIVE
 
 JOBS_TEMPLATE_FILE = "jobs.json"
@@ -138,6 +139,10 @@ def load_jobs_mapping() -> MappingFile:
     template = raw.get("template", {})
     version = int(raw.get("version") or template.get("mappings", {}).get("_meta", {})["version"])
     settings, mappings = template.get("settings", {}), template.get("mappings", {})
+    try:
+        settings = with_synonyms(settings)
+    except SynonymsError as error:
+        raise SchemaError(str(error), exit_code=ExitCode.USAGE) from error
     digest = _digest({"settings": settings, "mappings": mappings})
     return MappingFile(JOBS_TEMPLATE_FILE, version, settings, mappings, digest)
 

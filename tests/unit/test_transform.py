@@ -504,3 +504,33 @@ def test_version_of_rejects_a_job_without_updated_at() -> None:
     with pytest.raises(InvalidJob) as caught:
         version_of({"id": "k"})
     assert (caught.value.job_id, caught.value.field) == ("k", "updated_at")
+
+
+def test_the_same_posting_on_another_board_has_the_same_duplicate_key() -> None:
+    job = full_job()
+    elsewhere = copy.deepcopy(job)
+    elsewhere.update(id="other-id", source="lever", listing_url="https://other.example/1")
+    elsewhere["title"] = job["title"].upper() + " "
+    elsewhere["description"] = job["description"] + " Apply on our board."
+    assert doc_of(job)["duplicate_key"] == doc_of(elsewhere)["duplicate_key"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda job: job.update(title="Barista"),
+        lambda job: job["company"].update(name="Another Company"),
+        lambda job: job["locations"][0].update(city="Somewhere Else"),
+    ],
+)
+def test_another_company_title_or_place_is_another_posting(change: Any) -> None:
+    job = full_job()
+    other = copy.deepcopy(job)
+    change(other)
+    assert doc_of(job)["duplicate_key"] != doc_of(other)["duplicate_key"]
+
+
+def test_a_job_without_company_or_title_keys_to_its_own_id() -> None:
+    job = full_job()
+    job["company"] = None
+    assert doc_of(job)["duplicate_key"] == f"id:{job['id']}"
