@@ -1,4 +1,4 @@
-"""Writes dashboards/jobo-indexer.ndjson: the OpenSearch Dashboards 2.19 saved objects.
+"""Writes dashboards/jobo-indexer.ndjson: OpenSearch Dashboards saved objects (3.x and 2.19).
 
 Edit the visualisations here, then run ``.venv/bin/python dashboards/generate.py``; a test fails
 when the committed NDJSON differs from what this script writes. The objects target the default
@@ -24,7 +24,8 @@ OUTPUT = HERE / "jobo-indexer.ndjson"
 JOBS_PATTERN_ID = "jobo-index-pattern-jobs-all"
 RUNS_PATTERN_ID = "jobo-index-pattern-indexer-runs"
 DASHBOARD_ID = "jobo-dashboard-overview"
-OSD_VERSION = "7.10.2"  # the saved-object schema OpenSearch Dashboards 2.x still writes
+OSD_VERSION = "7.10.2"  # the saved-object schema OpenSearch Dashboards 2.x and 3.x still write
+# Not newer than indexer.dashboards.DASHBOARDS_MIGRATIONS (Dashboards refuses newer ones).
 MIGRATIONS = {
     "index-pattern": {"index-pattern": "7.6.0"},
     "visualization": {"visualization": "7.10.0"},

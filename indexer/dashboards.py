@@ -6,12 +6,16 @@ target the default base ``jobs``: index patterns ``jobs-all`` and ``jobs-indexer
 * :func:`rewrite_for_base` re-targets them to another base: index-pattern titles become
   ``<base>-all`` / ``<base>-indexer-runs``, and every object id gets a ``-<base>`` suffix
   (references follow) so two bases can live side by side in one Dashboards instance.
-* :func:`validate_saved_objects` checks the JSON-in-strings and that every reference resolves.
+* :func:`validate_saved_objects` checks the JSON-in-strings, that every reference resolves, and two
+  import rules of OpenSearch Dashboards 2.x and 3.x: no ``migrationVersion`` newer than the
+  build's own migrations (the import is refused), and map visualisations on a flat, aggregatable
+  ``geo_point`` (3.x converts the deprecated coordinate map ``tile_map`` only from such a field).
 * :func:`vis_request` translates a visualisation's ``visState`` aggregations (and its saved filters)
   into an OpenSearch search body; :func:`check_visualisations` runs each one and reports fields
   that are missing or not aggregatable (``_field_caps``) and charts that would come out empty.
 * :func:`import_saved_objects` POSTs the NDJSON to ``/api/saved_objects/_import?overwrite=true``
-  as multipart with the ``osd-xsrf`` header.
+  as multipart with the ``osd-xsrf`` header, into a workspace when given one (with workspaces
+  enabled, Dashboards 3.x hides objects that belong to none).
 """
 
 from __future__ import annotations
@@ -38,6 +42,11 @@ _BUCKET_SCHEMAS = ("segment", "group", "split", "bucket", "rows", "columns", "ra
 _CALENDAR = {"ms": "1ms", "s": "1s", "m": "1m", "h": "1h", "d": "1d", "w": "1w", "M": "1M"}
 _CALENDAR |= {"y": "1y", "minute": "1m", "hour": "1h", "day": "1d", "week": "1w"}
 _CALENDAR |= {"month": "1M", "year": "1y"}
+# The newest migration OpenSearch Dashboards has for each saved-object type: the same in 2.x and
+# 3.x (the types kept the schema of the fork from Kibana 7.10.2). An object whose
+# ``migrationVersion`` is newer "belongs to a more recent version" and its import is refused.
+DASHBOARDS_MIGRATIONS = {"index-pattern": "7.6.0", "visualization": "7.10.0", "dashboard": "7.9.3"}
+MAP_VIS_TYPES = ("tile_map",)
 
 
 class DashboardsError(ValueError):
@@ -128,9 +137,71 @@ def _search_source(obj: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 
-def validate_saved_objects(objects: list[dict[str, Any]]) -> list[str]:
-    """Problems found (empty when fine): unparsable JSON strings, dangling references."""
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+def migration_problems(obj: Mapping[str, Any]) -> list[str]:
+    """A ``migrationVersion`` newer than what Dashboards knows: its import would be refused."""
     problems: list[str] = []
+    for kind, version in (obj.get("migrationVersion") or {}).items():
+        known = DASHBOARDS_MIGRATIONS.get(kind)
+        if known is not None and _version_key(str(version)) > _version_key(known):
+            problems.append(
+                f"{obj['type']} {obj['id']}: migrationVersion {kind} {version} is newer than "
+                f"OpenSearch Dashboards' {known}, which refuses the import: set it to {known}"
+            )
+    return problems
+
+
+def _pattern_fields(objects: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Index-pattern id -> {field name: field spec} of the readable ``fields`` attributes."""
+    patterns: dict[str, dict[str, Any]] = {}
+    for obj in objects:
+        if obj["type"] != "index-pattern":
+            continue
+        try:
+            fields = json.loads(obj.get("attributes", {}).get("fields") or "[]")
+        except (TypeError, ValueError):
+            continue  # reported as an attribute that is not JSON
+        patterns[obj["id"]] = {f["name"]: f for f in fields if isinstance(f, dict) and "name" in f}
+    return patterns
+
+
+def map_field_problems(
+    obj: Mapping[str, Any], patterns: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """A coordinate map must aggregate a flat (non-nested), aggregatable ``geo_point``."""
+    try:
+        state = json.loads(obj["attributes"]["visState"])
+        ref_name = _search_source(obj).get("indexRefName")
+    except (KeyError, TypeError, ValueError):
+        return []  # not a readable visualisation: reported as such
+    if state.get("type") not in MAP_VIS_TYPES:
+        return []
+    pattern = next((r["id"] for r in obj.get("references", []) if r["name"] == ref_name), None)
+    known = patterns.get(str(pattern), {})
+    problems = []
+    for name in fields_of(state):
+        spec = known.get(name, {})
+        if (
+            spec.get("type") != "geo_point"
+            or not spec.get("aggregatable")
+            or "nested" in spec.get("subType", {})
+        ):
+            problems.append(
+                f"visualization {obj['id']}: map field {name!r} is not a flat aggregatable "
+                f"geo_point of index pattern {pattern}; Dashboards 3.x cannot chart or convert it"
+            )
+    return problems
+
+
+def validate_saved_objects(objects: list[dict[str, Any]]) -> list[str]:
+    """Problems found (empty when fine): unparsable JSON strings, dangling references, and what
+    Dashboards 2.x/3.x would refuse or could not chart (:func:`migration_problems`,
+    :func:`map_field_problems`)."""
+    problems: list[str] = []
+    patterns = _pattern_fields(objects)
     known = {(obj["type"], obj["id"]) for obj in objects}
     for obj in objects:
         label = f"{obj['type']} {obj['id']}"
@@ -162,6 +233,9 @@ def validate_saved_objects(objects: list[dict[str, Any]]) -> list[str]:
             for ref in obj.get("references", [])
             if (ref["type"], ref["id"]) not in known
         )
+        problems.extend(migration_problems(obj))
+        if obj["type"] == "visualization":
+            problems.extend(map_field_problems(obj, patterns))
     return problems
 
 
@@ -401,14 +475,19 @@ def import_saved_objects(
     overwrite: bool = True,
     timeout: float = 60.0,
     verify: bool | str = True,
+    workspace: str | None = None,
 ) -> ImportResult:
-    """POST ``ndjson`` to OpenSearch Dashboards' saved-objects import API."""
+    """POST ``ndjson`` to OpenSearch Dashboards' saved-objects import API (into ``workspace``
+    when given: where workspaces are enabled, objects in none are hidden)."""
     endpoint = url.rstrip("/") + IMPORT_PATH
     auth = (username, password or "") if username else None
+    params = {"overwrite": "true" if overwrite else "false"}
+    if workspace:
+        params["workspaces"] = workspace
     try:
         response = requests.post(
             endpoint,
-            params={"overwrite": "true" if overwrite else "false"},
+            params=params,
             headers={"osd-xsrf": "true"},
             files={"file": (NDJSON_NAME, ndjson.encode("utf-8"), "application/ndjson")},
             auth=auth,

@@ -294,6 +294,13 @@ def _objects_for(base: str, path: Path | None) -> list[dict[str, Any]]:
 @click.option("--password", envvar="OSD_PASSWORD", show_envvar=True, default=None)
 @click.option("--no-overwrite", is_flag=True, help="Keep objects that already exist.")
 @click.option("--insecure", is_flag=True, help="Do not verify the TLS certificate.")
+@click.option(
+    "--workspace",
+    envvar="OSD_WORKSPACE",
+    show_envvar=True,
+    default=None,
+    help="Workspace id to import into (where workspaces are enabled, objects in none are hidden).",
+)
 @_file_option
 @_json_option
 def dashboards_import(
@@ -303,6 +310,7 @@ def dashboards_import(
     password: str | None,
     no_overwrite: bool,
     insecure: bool,
+    workspace: str | None,
     path: Path | None,
     as_json: bool,
 ) -> None:
@@ -316,6 +324,7 @@ def dashboards_import(
             password=password,
             overwrite=not no_overwrite,
             verify=not insecure,
+            workspace=workspace,
         )
     )
     if as_json:

@@ -144,3 +144,19 @@ def test_a_non_json_answer_is_reported_with_its_status() -> None:
     result = CliRunner().invoke(main, ["dashboards", "import", "--url", OSD])
     assert result.exit_code == 2
     assert "HTTP 502" in result.output
+
+
+@responses.activate
+def test_workspace_import_names_the_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With workspaces enabled (Dashboards 3.x), objects in no workspace are hidden: --workspace
+    (or OSD_WORKSPACE) imports into one; without it the request names none."""
+    replay("osd-import-success.json")
+    replay("osd-import-success.json")
+    runner = CliRunner()
+    assert runner.invoke(main, ["dashboards", "import", "--url", OSD]).exit_code == 0
+    monkeypatch.setenv("OSD_WORKSPACE", "ws-jobs")
+    assert runner.invoke(main, ["dashboards", "import", "--url", OSD]).exit_code == 0
+    first, second = (call.request.url for call in responses.calls)
+    assert "workspaces" not in first
+    assert "workspaces=ws-jobs" in second
+    assert "overwrite=true" in second
