@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from indexer.errors import IndexerError
 from indexer.resources import data_dir
 
 PERIOD_MULTIPLIERS: dict[str, int] = {
@@ -61,7 +62,7 @@ PERIOD_ALIASES: dict[str, str] = {
 MAX_INDEXED_SALARY = 2_147_483_647
 
 
-class FxTableError(ValueError):
+class FxTableError(IndexerError, ValueError):
     """The shipped FX table is missing or malformed."""
 
 
@@ -133,7 +134,7 @@ def _annual_usd(amount: float | None, factor: float) -> int | None:
     return round(value)
 
 
-class _UnconvertibleError(Exception):
+class _UnconvertibleError(IndexerError):
     pass
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import requests
 from opensearchpy import OpenSearch
 
+from indexer.errors import UsageError
 from indexer.resources import PACKAGE_DIR
 
 DEFAULT_BASE = "jobs"
@@ -49,7 +50,7 @@ DASHBOARDS_MIGRATIONS = {"index-pattern": "7.6.0", "visualization": "7.10.0", "d
 MAP_VIS_TYPES = ("tile_map",)
 
 
-class DashboardsError(ValueError):
+class DashboardsError(UsageError, ValueError):
     """Saved objects that cannot be read, re-targeted, translated or imported as asked."""
 
 

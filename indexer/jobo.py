@@ -2,8 +2,8 @@
 
 One :class:`JoboClient` holds a keep-alive :class:`requests.Session`, sends the API key in the
 ``X-Api-Key`` header (never in a log line, an error message or a ``repr``), retries transient
-failures with bounded waits (tenacity) and maps every other failure to a typed :class:`JoboError`
-whose message says what failed and what to do next.
+failures with bounded waits (``indexer.retry``) and maps every other failure to a typed
+:class:`JoboError` whose message says what failed and what to do next.
 
 Feed pages are decoded once, straight from the raw response bytes, with orjson.
 
@@ -20,21 +20,20 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any, Final, TypeVar
 
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
-from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type
 
 from indexer import __version__
+from indexer.errors import ExitCode, IndexerError
+from indexer.retry import RetriesExhaustedError, RetryPolicy, parse_retry_after, retry_call
 
 log = logging.getLogger("indexer.jobo")
 
@@ -76,8 +75,10 @@ T = TypeVar("T")
 # --------------------------------------------------------------------------------------------
 
 
-class JoboError(Exception):
+class JoboError(IndexerError):
     """Base of every error this client raises; ``str()`` names what failed and what to do."""
+
+    exit_code = ExitCode.UPSTREAM_UNAVAILABLE
 
     def __init__(
         self,
@@ -99,9 +100,13 @@ class JoboError(Exception):
 class JoboAuthError(JoboError):
     """401: the API key is missing or invalid."""
 
+    exit_code = ExitCode.UPSTREAM_REFUSED
+
 
 class JoboCreditsError(JoboError):
     """402: the wallet cannot pay for the request."""
+
+    exit_code = ExitCode.UPSTREAM_REFUSED
 
     def __init__(
         self,
@@ -118,6 +123,8 @@ class JoboCreditsError(JoboError):
 
 class JoboForbiddenError(JoboError):
     """403: the key is valid but not entitled (e.g. no Feed subscription)."""
+
+    exit_code = ExitCode.UPSTREAM_REFUSED
 
 
 class JoboNotFoundError(JoboError):
@@ -363,44 +370,6 @@ class RetryEvent:
     wait_seconds: float
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounds on retrying. ``sleep`` and ``rand`` are injectable so tests never really wait.
-
-    Exponential waits are ``min(max_wait, base_backoff * 2**(attempt-1))`` scaled down by up to
-    ``jitter`` (a fraction); ``Retry-After`` waits are exact, capped at ``max_wait``. The run gives
-    up after ``max_attempts`` attempts or when the next wait would pass ``max_total`` seconds.
-    """
-
-    max_attempts: int = 8
-    max_wait: float = 60.0
-    max_total: float = 600.0
-    base_backoff: float = 0.5
-    default_retry_after: float = 5.0
-    jitter: float = 0.5
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
-    rand: Callable[[], float] = field(default=random.random, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"RetryPolicy.max_attempts={self.max_attempts}: must be at least 1")
-        for name in ("max_wait", "max_total", "base_backoff", "default_retry_after"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"RetryPolicy.{name}={getattr(self, name)}: must be >= 0")
-        if not 0.0 <= self.jitter <= 1.0:
-            raise ValueError(f"RetryPolicy.jitter={self.jitter}: must be between 0 and 1")
-
-    def backoff(self, attempt: int) -> float:
-        """The jittered exponential wait after failed attempt number ``attempt`` (1-based)."""
-        ceiling = min(self.max_wait, self.base_backoff * 2.0 ** (attempt - 1))
-        return ceiling * (1.0 - self.jitter * self.rand())
-
-    def retry_after(self, seconds: float | None) -> float:
-        """The wait for a 429/503: the server's ``Retry-After`` (or the default), capped."""
-        wanted = self.default_retry_after if seconds is None else seconds
-        return min(self.max_wait, max(0.0, wanted))
-
-
 DEFAULT_RETRY_POLICY: Final = RetryPolicy()
 
 
@@ -426,7 +395,7 @@ class _Secret:
     __str__ = __repr__
 
 
-class _TransientError(Exception):
+class _TransientError(IndexerError):
     """One failed attempt worth retrying (internal: never escapes the client)."""
 
     def __init__(self, reason: int | str, detail: str, retry_after: float | None = None):
@@ -434,16 +403,6 @@ class _TransientError(Exception):
         self.reason = reason
         self.detail = detail
         self.retry_after = retry_after
-
-
-@dataclass
-class _RetryClock:
-    started: float = field(default_factory=time.monotonic)
-    slept: float = 0.0
-
-    def elapsed(self) -> float:
-        # With an injected sleep no real time passes, so count the planned waits too.
-        return max(time.monotonic() - self.started, self.slept)
 
 
 class JoboClient:
@@ -614,52 +573,42 @@ class JoboClient:
 
     def _with_retries(self, method: str, path: str, attempt: Callable[[], T]) -> T:
         policy = self.retry_policy
-        clock = _RetryClock()
 
-        def wait(state: RetryCallState) -> float:
-            failure = _failure_of(state)
-            if failure.retry_after is not None or failure.reason in _RETRY_AFTER_STATUSES:
-                return policy.retry_after(failure.retry_after)
-            return policy.backoff(state.attempt_number)
+        def server_wait(error: BaseException) -> float | None:
+            assert isinstance(error, _TransientError)
+            if error.retry_after is None and error.reason in _RETRY_AFTER_STATUSES:
+                return policy.default_retry_after
+            return error.retry_after
 
-        def stop(state: RetryCallState) -> bool:
-            if state.attempt_number >= policy.max_attempts:
-                return True
-            return clock.elapsed() + state.upcoming_sleep > policy.max_total
-
-        def before_sleep(state: RetryCallState) -> None:
-            failure = _failure_of(state)
-            clock.slept += state.upcoming_sleep
+        def before_sleep(attempt_number: int, error: BaseException, wait: float) -> None:
+            assert isinstance(error, _TransientError)
             self.retries += 1
             log.info(
                 "%s %s failed (%s), retrying in %.1f s (attempt %d of %d)",
                 method,
                 path,
-                failure.reason,
-                state.upcoming_sleep,
-                state.attempt_number + 1,
+                error.reason,
+                wait,
+                attempt_number + 1,
                 policy.max_attempts,
             )
             if self.on_retry is not None:
-                self.on_retry(
-                    RetryEvent(path, state.attempt_number, failure.reason, state.upcoming_sleep)
-                )
+                self.on_retry(RetryEvent(path, attempt_number, error.reason, wait))
 
-        retrying = Retrying(
-            sleep=policy.sleep,
-            stop=stop,
-            wait=wait,
-            retry=retry_if_exception_type(_TransientError),
-            before_sleep=before_sleep,
-            reraise=False,
-        )
         try:
-            return retrying(attempt)
-        except RetryError as gave_up:
-            failure = gave_up.last_attempt.exception()
+            return retry_call(
+                attempt,
+                policy,
+                retryable=lambda error: isinstance(error, _TransientError),
+                server_wait=server_wait,
+                on_retry=before_sleep,
+            )
+        except RetriesExhaustedError as gave_up:
+            failure = gave_up.last
             assert isinstance(failure, _TransientError)
-            attempts = gave_up.last_attempt.attempt_number
-            raise self._unavailable(method, path, attempts, clock.elapsed(), failure) from failure
+            raise self._unavailable(
+                method, path, gave_up.attempts, gave_up.elapsed, failure
+            ) from failure
 
     def _attempt(
         self,
@@ -916,7 +865,7 @@ class JoboClient:
 # --------------------------------------------------------------------------------------------
 
 
-class _ShapeError(Exception):
+class _ShapeError(IndexerError):
     """A complete JSON body that is not what the contract documents."""
 
 
@@ -924,24 +873,6 @@ def format_datetime(value: datetime) -> str:
     """ISO 8601 in UTC with a ``Z`` (microseconds only when present): the API's time format."""
     utc = _check_aware(value, "datetime").astimezone(UTC).replace(tzinfo=None)
     return utc.isoformat() + "Z"
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date); None if unusable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _new_session() -> requests.Session:
@@ -1034,13 +965,6 @@ def _as_location(value: Location | Mapping[str, str | None]) -> Location:
     return Location(
         country=value.get("country"), region=value.get("region"), city=value.get("city")
     )
-
-
-def _failure_of(state: RetryCallState) -> _TransientError:
-    assert state.outcome is not None
-    failure = state.outcome.exception()
-    assert isinstance(failure, _TransientError)
-    return failure
 
 
 def _normalise_words(text: str) -> str:

@@ -36,6 +36,8 @@ from typing import Any, Literal
 
 from opensearchpy import OpenSearch
 
+from indexer.errors import UsageError
+
 SortOrder = Literal["relevance", "recency", "salary", "distance"]
 SORT_ORDERS: tuple[str, ...] = ("relevance", "recency", "salary", "distance")
 
@@ -83,7 +85,7 @@ _SOURCE_FIELDS = [
 ]
 
 
-class SearchError(ValueError):
+class SearchError(UsageError, ValueError):
     """A search cannot be built or run as asked; the message names the input and the fix."""
 
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from indexer.currency import FxTable, canonical_period, salary_usd
+from indexer.errors import IndexerError
 from indexer.timestamps import epoch_millis, format_timestamp, parse_timestamp
 
 STATUS_ACTIVE = "active"
@@ -73,7 +74,7 @@ _COMPANY_STRING_FIELDS = (
 )
 
 
-class InvalidJob(ValueError):  # noqa: N818 (the name the pipeline and the dead letters use)
+class InvalidJob(IndexerError, ValueError):  # noqa: N818 (the name the pipeline and the dead letters use)
     """A job that cannot be indexed as it is: which one, which field, and why."""
 
     def __init__(self, job_id: str | None, field: str, reason: str) -> None:

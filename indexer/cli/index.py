@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from opensearchpy.exceptions import OpenSearchException
 
 from indexer.cli import main
+from indexer.cli.failures import or_exit
 from indexer.cli.options import opensearch_client, opensearch_connection_options
-from indexer.errors import ExitCode
-from indexer.store.connection import ConnectionSettingsError
 from indexer.store.migrate import migrate
-from indexer.store.schema import SchemaError, init_index
+from indexer.store.schema import init_index
 
 _base_option = click.option(
     "--index",
@@ -25,27 +21,6 @@ _base_option = click.option(
     help="Base name: aliases <base>, <base>-all, <base>-write; indices <base>-v<N>-<time>.",
 )
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-
-
-T = TypeVar("T")
-
-
-def _fail(message: str, code: ExitCode) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(int(code))
-
-
-def _run(action: Callable[[], T]) -> T:
-    """Run a schema action; every failure becomes one clear line and its exit code."""
-    try:
-        return action()
-    except SchemaError as error:
-        _fail(str(error), error.exit_code)
-    except ConnectionSettingsError as error:
-        _fail(str(error), ExitCode.USAGE)
-    except OpenSearchException as error:
-        _fail(f"OpenSearch at the given URL failed: {error}", ExitCode.OPENSEARCH_FAILED)
-    raise AssertionError("unreachable: _fail exits")
 
 
 def _emit(summary: dict[str, Any], lines: list[str], as_json: bool) -> None:
@@ -66,7 +41,7 @@ def init(opensearch_url: str, base: str, as_json: bool) -> None:
     Idempotent: a second run changes nothing and says so. When the live mapping differs from
     mappings/, says so and how to migrate (exit code 0: the layout is usable).
     """
-    report = _run(lambda: init_index(opensearch_client(opensearch_url), base))
+    report = or_exit(lambda: init_index(opensearch_client(opensearch_url), base))
     lines = list(report.actions)
     if not report.changed:
         lines.append(f"nothing to change: {base} is initialised (live index {report.live_index})")
@@ -88,7 +63,7 @@ def migrate_command(opensearch_url: str, base: str, delete_old: bool, as_json: b
     old index is kept (read-only) unless --delete-old.
     """
     progress = None if as_json else click.echo
-    report = _run(
+    report = or_exit(
         lambda: migrate(
             opensearch_client(opensearch_url), base, delete_old=delete_old, progress=progress
         )

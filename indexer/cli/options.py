@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -10,7 +9,7 @@ from typing import Any, TypeVar
 import click
 from opensearchpy import OpenSearch
 
-from indexer.errors import ExitCode
+from indexer.cli.failures import fail
 from indexer.logs import register_secret
 from indexer.store.connection import (
     AWS_SERVICES,
@@ -233,12 +232,6 @@ def read_api_key(api_key: str | None, api_key_file: Path | None) -> str:
     raise click.UsageError("no Jobo API key: set JOBO_API_KEY, --api-key-file or --api-key")
 
 
-class OpenSearchUnavailable(click.ClickException):
-    """Printed as ``Error: <message>``; the command exits 6 (``ExitCode.OPENSEARCH_FAILED``)."""
-
-    exit_code = int(ExitCode.OPENSEARCH_FAILED)
-
-
 def _read_first_line(path: Path, option: str) -> str:
     lines = path.read_text().strip().splitlines()
     if not lines or not lines[0].strip():
@@ -288,8 +281,7 @@ def _text(path: Path | str | None) -> str | None:
 def opensearch_client(opensearch_url: str, *, check: bool = True) -> OpenSearch:
     """THE way a command gets its OpenSearch client: the URL plus the connection options of the
     current command, then one ``GET /`` that turns a wrong password, an untrusted certificate or
-    an unreachable node into one clear line and exit code 6 (a JSON failure line on stdout too
-    when the command was given ``--json``)."""
+    an unreachable node into one clear line and exit code 6 (``cli.failures``)."""
     settings = connection_settings(opensearch_url)
     try:
         client = connect(settings)
@@ -299,19 +291,5 @@ def opensearch_client(opensearch_url: str, *, check: bool = True) -> OpenSearch:
         try:
             check_connection(client, settings)
         except OpenSearchConnectionError as error:
-            _echo_json_failure(str(error))
-            raise OpenSearchUnavailable(str(error)) from None
+            fail(error)
     return client
-
-
-def _echo_json_failure(message: str) -> None:
-    ctx = click.get_current_context(silent=True)
-    if ctx is None or not ctx.params.get("as_json"):
-        return
-    summary = {
-        "kind": ctx.info_name,
-        "outcome": "failed",
-        "error": message,
-        "exit_code": int(ExitCode.OPENSEARCH_FAILED),
-    }
-    click.echo(json.dumps(summary))

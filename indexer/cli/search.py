@@ -6,17 +6,17 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 from opensearchpy import OpenSearch
-from opensearchpy.exceptions import NotFoundError, OpenSearchException
+from opensearchpy.exceptions import NotFoundError
 
 from indexer.cli import main
+from indexer.cli.failures import fail, or_exit
 from indexer.cli.options import opensearch_client, opensearch_options
 from indexer.dashboards import (
     DEFAULT_BASE,
-    DashboardsError,
     check_visualisations,
     import_saved_objects,
     load_saved_objects,
@@ -24,42 +24,32 @@ from indexer.dashboards import (
     to_ndjson,
     validate_saved_objects,
 )
-from indexer.errors import ExitCode
-from indexer.search import SORT_ORDERS, GeoPoint, SearchError, SearchPage, SearchQuery, search
+from indexer.errors import ExitCode, UsageError
+from indexer.search import SORT_ORDERS, GeoPoint, SearchPage, SearchQuery, search
 from indexer.search import suggest as suggest_titles
 from indexer.stats import collect_stats, render_stats
-from indexer.store.connection import ConnectionSettingsError, redact_url
-from indexer.store.schema import SchemaError, index_names
+from indexer.store.connection import redact_url
+from indexer.store.schema import index_names
 
 T = TypeVar("T")
 
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 
 
-def _fail(message: str, code: ExitCode) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(int(code))
-
-
 def _run(action: Callable[[], T]) -> T:
-    """Run ``action``, turning the expected failures into one clear line and an exit code."""
-    try:
-        return action()
-    except (SearchError, DashboardsError) as error:
-        _fail(str(error), ExitCode.USAGE)
-    except SchemaError as error:
-        _fail(str(error), error.exit_code)
-    except ConnectionSettingsError as error:
-        _fail(str(error), ExitCode.USAGE)
-    except NotFoundError as error:
-        _fail(
-            f"OpenSearch has no index {error.info.get('error', {}).get('index', '')!r} "
-            f"({error.error}): create it with `jobo-indexer init --index BASE` and load jobs with "
-            "a backfill, or pass the --index base you used",
-            ExitCode.USAGE,
-        )
-    except OpenSearchException as error:
-        _fail(f"OpenSearch failed: {error}", ExitCode.OPENSEARCH_FAILED)
+    """Run ``action``; a failure becomes one clear line and its exit code (``cli.failures``)."""
+
+    def guarded() -> T:
+        try:
+            return action()
+        except NotFoundError as error:
+            raise UsageError(
+                f"OpenSearch has no index {error.info.get('error', {}).get('index', '')!r} "
+                f"({error.error}): create it with `jobo-indexer init --index BASE` and load jobs "
+                "with a backfill, or pass the --index base you used"
+            ) from error
+
+    return or_exit(guarded)
 
 
 def _client(opensearch_url: str) -> OpenSearch:
@@ -276,7 +266,7 @@ def _objects_for(base: str, path: Path | None) -> list[dict[str, Any]]:
     objects = _run(lambda: rewrite_for_base(load_saved_objects(path), base))
     problems = validate_saved_objects(objects)
     if problems:
-        _fail("saved objects are inconsistent: " + "; ".join(problems[:5]), ExitCode.USAGE)
+        fail(UsageError("saved objects are inconsistent: " + "; ".join(problems[:5])))
     return objects
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from opensearchpy.exceptions import OpenSearchException
 
 from indexer.cli import main
+from indexer.cli.failures import fail, failure_summary
 from indexer.cli.options import (
     compose,
     jobo_options,
@@ -27,21 +27,15 @@ from indexer.cli.options import (
     output_options,
     read_api_key,
 )
-from indexer.errors import ExitCode, SyncError
 from indexer.jobo import (
-    JoboAuthError,
     JoboClient,
-    JoboCreditsError,
-    JoboError,
-    JoboForbiddenError,
     RetryPolicy,
 )
-from indexer.logs import configure, redact, register_secret
+from indexer.logs import configure, register_secret
 from indexer.metrics import Metrics, publish_run, start_metrics_server
 from indexer.progress import Progress
 from indexer.store import schema
-from indexer.store.bulk import BulkWriteError
-from indexer.store.state import LeaseLock, LockHeldError, RunRecorder, StateStore
+from indexer.store.state import LeaseLock, RunRecorder, StateStore
 from indexer.sync import flows
 
 log = logging.getLogger("indexer.cli")
@@ -188,20 +182,6 @@ def build_services(
     )
 
 
-def exit_code_for(exc: BaseException) -> ExitCode:
-    if isinstance(exc, SyncError):
-        return exc.exit_code
-    if isinstance(exc, LockHeldError):
-        return ExitCode.LOCKED
-    if isinstance(exc, JoboAuthError | JoboCreditsError | JoboForbiddenError):
-        return ExitCode.UPSTREAM_REFUSED
-    if isinstance(exc, JoboError):  # JoboUnavailableError and the other upstream failures
-        return ExitCode.UPSTREAM_UNAVAILABLE
-    if isinstance(exc, BulkWriteError | OpenSearchException):  # incl. IndexBlockedError
-        return ExitCode.OPENSEARCH_FAILED
-    return ExitCode.FAILED
-
-
 @contextmanager
 def graceful_stop(stop: threading.Event) -> Iterator[None]:
     """SIGTERM/SIGINT: stop fetching, finish the batches in flight, store state, exit 0."""
@@ -251,26 +231,10 @@ def run_flow(
         with graceful_stop(services.stop):
             summary = flow(services, settings)
     except Exception as exc:
-        code = exit_code_for(exc)
-        message = redact(str(exc))
-        log.error("%s failed: %s", flow.__name__, message)
         if textfile is not None:
             failed = {"kind": flow.__name__, "outcome": "failed"}
             publish_run(metrics, failed, state=services.state, textfile=textfile)
-        if ctx_params["as_json"]:
-            click.echo(
-                json.dumps(
-                    {
-                        "kind": flow.__name__,
-                        "outcome": "failed",
-                        "error": message,
-                        "exit_code": int(code),
-                    }
-                )
-            )
-        else:
-            click.echo(f"Error: {message}", err=True)
-        sys.exit(int(code))
+        fail(exc, kind=flow.__name__, as_json=ctx_params["as_json"])
     data = summary.to_dict()
     if textfile is not None:
         publish_run(metrics, data, state=services.state, textfile=textfile)
@@ -402,12 +366,7 @@ def run(**params: Any) -> None:
                         flow = flows.resync
                     data = flow(services, settings).to_dict()
                 except Exception as exc:
-                    data = {
-                        "kind": flow.__name__,
-                        "outcome": "failed",
-                        "error": redact(str(exc)),
-                        "exit_code": int(exit_code_for(exc)),
-                    }
+                    data = failure_summary(flow.__name__, exc)
                     log.error(
                         "%s failed (exit code %s): %s; next run in %s",
                         flow.__name__,

@@ -20,8 +20,10 @@ from typing import Any
 
 import orjson
 
+from indexer.errors import IndexerError
 
-class InvalidCursorError(Exception):
+
+class InvalidCursorError(IndexerError):
     """The cursor is unknown, forged, for another endpoint, or expired."""
 
 

@@ -6,13 +6,15 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from indexer.errors import UsageError
+
 FEED_PATH = "/api/jobs/feed"
 EXPIRED_PATH = "/api/jobs/expired"
 FAULTABLE_PATHS = (FEED_PATH, EXPIRED_PATH)
 SUPPORTED_STATUSES = (400, 401, 402, 403, 404, 409, 429, 500, 502, 503, 504)
 
 
-class FaultSpecError(ValueError):
+class FaultSpecError(UsageError, ValueError):
     """A ``POST /_sim/faults`` body that cannot be armed."""
 
 

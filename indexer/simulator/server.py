@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from indexer.errors import IndexerError
 from indexer.simulator.cursors import CursorBook, InvalidCursorError
 from indexer.simulator.faults import (
     EXPIRED_PATH,
@@ -90,7 +91,7 @@ class Response:
     truncate: bool = False
 
 
-class BadRequestError(Exception):
+class BadRequestError(IndexerError):
     """A request parameter is out of contract (answered with 400)."""
 
 

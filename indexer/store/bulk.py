@@ -20,8 +20,7 @@ writer can be shared by several threads (the client's connection pool is thread-
 
 from __future__ import annotations
 
-import random
-import threading
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -32,6 +31,8 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout
 
+from indexer.errors import ExitCode, IndexerError
+from indexer.retry import RetriesExhaustedError, RetryPolicy, parse_retry_after, retry_call
 from indexer.store.bulk_wire import (
     OUTCOME_BLOCKED,
     OUTCOME_INDEX_MISSING,
@@ -76,8 +77,10 @@ _ALL_ERROR_STATUSES = range(300, 600)
 _NDJSON = {"content-type": "application/x-ndjson"}
 
 
-class BulkWriteError(RuntimeError):
+class BulkWriteError(IndexerError):
     """A bulk write could not complete. ``result`` holds what was acknowledged before."""
+
+    exit_code = ExitCode.OPENSEARCH_FAILED
 
     def __init__(self, message: str, result: BulkResult | None = None) -> None:
         super().__init__(message)
@@ -109,7 +112,7 @@ class DeadLetterWriteError(BulkWriteError):
 # ---------------------------------------------------------------------------------------------
 
 
-class _RequestFailedError(Exception):
+class _RequestFailedError(IndexerError):
     """One ``_bulk`` request failed as a whole; ``retryable`` says whether to try again."""
 
     def __init__(self, description: str, *, retryable: bool, retry_after: float | None = None):
@@ -156,14 +159,16 @@ class BulkWriter:
         self.max_docs = max_docs
         self.max_bytes = max_bytes
         self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.sleep = sleep
+        self.retry = RetryPolicy(
+            max_attempts=max_retries + 1,
+            base_backoff=backoff_base,
+            max_wait=backoff_max,
+            max_total=math.inf,
+            sleep=sleep,
+        )
         self.refresh = refresh
         self.timeout = timeout
         self.run_id = run_id
-        self._random = random.Random()
-        self._random_lock = threading.Lock()
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -280,7 +285,7 @@ class BulkWriter:
                     final.append((encoded, item))
             if not retry:
                 break
-            self.sleep(self._backoff(round_number))
+            self.retry.sleep(self.retry.backoff(round_number + 1))
             result.retries += 1
             result.retried_items += len(retry)
             pending = retry
@@ -289,38 +294,47 @@ class BulkWriter:
     def _send(self, chunk: list[Encoded], path: str, result: BulkResult) -> list[dict[str, Any]]:
         """POST one body, retrying the whole request on connection errors, timeouts, 429/5xx."""
         body = b"".join(encoded.data for encoded in chunk)
-        for attempt in range(self.max_retries + 1):
+        attempts = 0
+
+        def attempt() -> list[dict[str, Any]]:
+            nonlocal attempts
+            attempts += 1
             result.requests += 1
             result.bytes_sent += len(body)
             try:
-                items = self._post(path, body)
+                return self._post(path, body)
             except IndexBlockedError as blocked:
                 raise IndexBlockedError(blocked.index, blocked.reason, result) from None
-            except _RequestFailedError as failure:
-                if not failure.retryable or attempt == self.max_retries:
-                    raise BulkWriteError(
-                        f"bulk request to {path} failed after {attempt + 1} attempt(s): "
-                        f"{failure.description}. {result.acknowledged} items were acknowledged "
-                        f"before; this chunk of {len(chunk)} items has no confirmed outcome. Check "
-                        "that OpenSearch is up and healthy (GET /_cluster/health), then re-run the "
-                        "same command: writes are idempotent (external versioning), so nothing is "
-                        "duplicated.",
-                        result,
-                    ) from failure
-                delay = self._backoff(attempt)
-                if failure.retry_after is not None:
-                    delay = max(delay, min(failure.retry_after, self.backoff_max))
-                self.sleep(delay)
-                result.retries += 1
-                continue
-            if len(items) != len(chunk):
-                raise BulkWriteError(
-                    f"bulk request to {path} answered {len(items)} items for {len(chunk)} sent; "
-                    "the outcome of this chunk is unknown. Re-run the same command.",
-                    result,
-                )
-            return items
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def count_retry(_attempt: int, _error: BaseException, _wait: float) -> None:
+            result.retries += 1
+
+        try:
+            items = retry_call(
+                attempt,
+                self.retry,
+                retryable=lambda error: isinstance(error, _RequestFailedError) and error.retryable,
+                server_wait=lambda error: getattr(error, "retry_after", None),
+                on_retry=count_retry,
+            )
+        except (_RequestFailedError, RetriesExhaustedError) as error:
+            failure = error.last if isinstance(error, RetriesExhaustedError) else error
+            raise BulkWriteError(
+                f"bulk request to {path} failed after {attempts} attempt(s): "
+                f"{failure}. {result.acknowledged} items were acknowledged "
+                f"before; this chunk of {len(chunk)} items has no confirmed outcome. Check "
+                "that OpenSearch is up and healthy (GET /_cluster/health), then re-run the "
+                "same command: writes are idempotent (external versioning), so nothing is "
+                "duplicated.",
+                result,
+            ) from failure
+        if len(items) != len(chunk):
+            raise BulkWriteError(
+                f"bulk request to {path} answered {len(items)} items for {len(chunk)} sent; "
+                "the outcome of this chunk is unknown. Re-run the same command.",
+                result,
+            )
+        return items
 
     def _post(self, path: str, body: bytes) -> list[dict[str, Any]]:
         transport = self.client.transport
@@ -341,7 +355,7 @@ class BulkWriter:
         if isinstance(error, dict) and error.get("type") == "cluster_block_exception":
             index = path.strip("/").split("/")[0]
             raise IndexBlockedError(index, str(error.get("reason")))
-        retry_after = _retry_after_seconds(headers)
+        retry_after = parse_retry_after(_header(headers, "Retry-After"))
         retryable = status in RETRYABLE_REQUEST_STATUSES or status >= 500
         raise _RequestFailedError(description, retryable=retryable, retry_after=retry_after)
 
@@ -355,12 +369,6 @@ class BulkWriter:
 
     def _path(self, index: str) -> str:
         return f"/{quote(index, safe='')}/_bulk"
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff capped at ``backoff_max``, with jitter in [half, full]."""
-        ceiling = min(self.backoff_max, self.backoff_base * (2**attempt))
-        with self._random_lock:
-            return ceiling / 2 + self._random.uniform(0, ceiling / 2)
 
 
 def _loads(raw: Any) -> Any:
@@ -378,11 +386,8 @@ def _request_error_text(error: Any, raw: Any) -> str:
     return str(error if error is not None else raw)[:500]
 
 
-def _retry_after_seconds(headers: Any) -> float | None:
-    value = headers.get("retry-after") or headers.get("Retry-After") if headers else None
-    if value is None:
+def _header(headers: Any, name: str) -> str | None:
+    """A header by name, whatever mapping (case-insensitive or not) the connection returns."""
+    if not headers:
         return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None
+    return headers.get(name) or headers.get(name.lower())

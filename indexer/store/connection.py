@@ -34,7 +34,7 @@ from opensearchpy.exceptions import (
 )
 from opensearchpy.exceptions import ConnectionError as TransportConnectionError
 
-from indexer.errors import ExitCode, SyncError
+from indexer.errors import ExitCode, SyncError, UsageError
 
 DEFAULT_URL = "http://127.0.0.1:9200"
 AWS_SERVICES = ("es", "aoss")
@@ -43,7 +43,7 @@ AWS_EXTRA_HINT = "pip install 'jobo-indexer[aws]'"
 log = logging.getLogger("indexer.store.connection")
 
 
-class ConnectionSettingsError(ValueError):
+class ConnectionSettingsError(UsageError, ValueError):
     """The OpenSearch URL or options cannot make a client."""
 
 

@@ -21,6 +21,8 @@ from typing import Any
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
 
+from indexer.errors import ExitCode, IndexerError
+
 __all__ = [
     "IndexedId",
     "OrderingError",
@@ -55,11 +57,13 @@ class IndexedId:
         return self.values.get("indexed_at")
 
 
-class PointInTimeUnavailableError(RuntimeError):
+class PointInTimeUnavailableError(IndexerError):
     """The cluster cannot open a point in time (too old, missing index, or not permitted)."""
 
+    exit_code = ExitCode.OPENSEARCH_FAILED
 
-class OrderingError(ValueError):
+
+class OrderingError(IndexerError, ValueError):
     """A stream given to the merge join is not in ascending order."""
 
 

@@ -40,8 +40,10 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from opensearchpy import OpenSearch
-from opensearchpy.exceptions import ConflictError, NotFoundError
+from opensearchpy.exceptions import ConflictError, NotFoundError, TransportError
 
+from indexer.errors import ExitCode, IndexerError, SyncError
+from indexer.retry import RetriesExhaustedError, RetryPolicy, retry_call
 from indexer.timestamps import format_timestamp, parse_timestamp, utcnow
 
 __all__ = [
@@ -63,6 +65,9 @@ Clock = Callable[[], datetime]
 DEFAULT_LOCK_NAME = "sync-lock"
 MAX_ERRORS_KEPT = 50
 MAX_ERROR_CHARS = 2000
+#: A 429 on a state write (the node's write queue is full) is retried like the bulk items beside
+#: it: 8 attempts, 50 ms doubling to at most 5 s, jittered.
+STATE_WRITE_RETRY = RetryPolicy(max_attempts=8, base_backoff=0.05, max_wait=5.0, max_total=60.0)
 SECRET_NAME = re.compile(r"(api[_-]?key|secret|passw|token|authori[sz]ation|credential)", re.I)
 
 
@@ -80,7 +85,7 @@ class Versioned(Generic[T]):
     primary_term: int
 
 
-class StateConflictError(RuntimeError):
+class StateConflictError(IndexerError):
     """Someone else wrote the state document between our read and our write."""
 
     def __init__(self, index: str, key: str, detail: str) -> None:
@@ -95,10 +100,18 @@ class StateConflictError(RuntimeError):
 class StateStore:
     """Plain-dict state documents by key, with optimistic concurrency."""
 
-    def __init__(self, client: OpenSearch, state_index: str, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        client: OpenSearch,
+        state_index: str,
+        *,
+        clock: Clock = utcnow,
+        retry: RetryPolicy = STATE_WRITE_RETRY,
+    ) -> None:
         self.client = client
         self.index = state_index
         self.clock = clock
+        self.retry = retry
 
     def load(self, key: str) -> Versioned[dict[str, Any]] | None:
         """The state for ``key`` with its version, or None when absent (or the index is)."""
@@ -137,10 +150,20 @@ class StateStore:
         else:
             params = {"if_seq_no": expected.seq_no, "if_primary_term": expected.primary_term}
         try:
-            answer = self.client.index(index=self.index, id=key, body=body, params=params)
+            answer = self._retrying(
+                lambda: self.client.index(index=self.index, id=key, body=body, params=params)
+            )
         except ConflictError as conflict:
             raise StateConflictError(self.index, key, _conflict_detail(conflict)) from None
         return Versioned(dict(doc), answer["_seq_no"], answer["_primary_term"])
+
+    def _retrying(self, write: Callable[[], T]) -> T:
+        """``write()``, retried on 429: the node's write queue was full, so the write was not
+        executed and sending it again (with the same version condition) is safe."""
+        try:
+            return retry_call(write, self.retry, retryable=_is_rejected_execution)
+        except RetriesExhaustedError as gave_up:
+            raise gave_up.last from None
 
     def delete(self, key: str, *, expected: Versioned[dict[str, Any]] | None = None) -> bool:
         """Delete ``key`` (only at version ``expected`` when given). False when it was absent."""
@@ -148,12 +171,16 @@ class StateStore:
         if expected is not None:
             params = {"if_seq_no": expected.seq_no, "if_primary_term": expected.primary_term}
         try:
-            self.client.delete(index=self.index, id=key, params=params)
+            self._retrying(lambda: self.client.delete(index=self.index, id=key, params=params))
         except NotFoundError:
             return False
         except ConflictError as conflict:
             raise StateConflictError(self.index, key, _conflict_detail(conflict)) from None
         return True
+
+
+def _is_rejected_execution(error: BaseException) -> bool:
+    return isinstance(error, TransportError) and error.status_code == 429
 
 
 def _conflict_detail(conflict: ConflictError) -> str:
@@ -183,8 +210,10 @@ class LockHolder:
     expired: bool
 
 
-class LockHeldError(RuntimeError):
+class LockHeldError(IndexerError):
     """Another live run holds the lease."""
+
+    exit_code = ExitCode.LOCKED
 
     def __init__(self, name: str, holder: LockHolder) -> None:
         self.holder = holder
@@ -198,7 +227,7 @@ class LockHeldError(RuntimeError):
         )
 
 
-class LockLostError(RuntimeError):
+class LockLostError(SyncError):
     """Our lease was taken over (it expired, or someone forced the lock)."""
 
     def __init__(self, name: str, owner: str, now_held_by: str | None) -> None:
@@ -232,6 +261,7 @@ class LeaseLock:
         self._heartbeat: threading.Thread | None = None
         self._stop = threading.Event()
         self._heartbeat_error: BaseException | None = None
+        self._on_lost: Callable[[BaseException], None] | None = None
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -319,12 +349,22 @@ class LeaseLock:
 
     # -- heartbeat ------------------------------------------------------------------------------
 
-    def start_heartbeat(self, interval: timedelta | None = None) -> None:
-        """Renew from a daemon thread every ``interval`` (default ttl/3); see ``check()``."""
+    def start_heartbeat(
+        self,
+        interval: timedelta | None = None,
+        *,
+        on_lost: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """Renew from a daemon thread every ``interval`` (default ttl/3, at least 1 s).
+
+        When a renewal fails (the lease was taken over, OpenSearch is gone) the thread stops,
+        keeps the error for :meth:`check` and :attr:`lost`, and calls ``on_lost(error)``.
+        """
         if self._heartbeat is not None:
             return
-        seconds = (interval or self.ttl / 3).total_seconds()
+        seconds = (interval or max(self.ttl / 3, timedelta(seconds=1))).total_seconds()
         self._stop.clear()
+        self._on_lost = on_lost
         self._heartbeat = threading.Thread(
             target=self._beat, args=(seconds,), name=f"lease-{self.name}", daemon=True
         )
@@ -338,6 +378,11 @@ class LeaseLock:
             self._heartbeat.join()
         self._heartbeat = None
 
+    @property
+    def lost(self) -> BaseException | None:
+        """The error that stopped the heartbeat (the lease is then no longer known to be ours)."""
+        return self._heartbeat_error
+
     def check(self) -> None:
         """Raise the error the heartbeat met (LockLostError, connection error), if any."""
         if self._heartbeat_error is not None:
@@ -347,8 +392,10 @@ class LeaseLock:
         while not self._stop.wait(seconds):
             try:
                 self.renew()
-            except Exception as error:  # handed to the main thread through check()
+            except Exception as error:  # handed to the main thread through check() / on_lost
                 self._heartbeat_error = error
+                if self._on_lost is not None:
+                    self._on_lost(error)
                 return
 
     # -- context manager ------------------------------------------------------------------------

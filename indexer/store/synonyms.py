@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from indexer.errors import IndexerError
 from indexer.resources import mappings_dir
 
 SYNONYMS_FILE = "synonyms.txt"
 SYNONYM_FILTER = "job_synonyms"
 
 
-class SynonymsError(ValueError):
+class SynonymsError(IndexerError, ValueError):
     """``mappings/synonyms.txt`` cannot be read or holds a malformed rule."""
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import random
 import socket
 import threading
 import time
@@ -30,7 +29,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from opensearchpy import OpenSearch, TransportError
+from opensearchpy import OpenSearch
 
 from indexer.errors import DeletionRefusedError, ErrorBudgetExceededError, SyncError
 from indexer.jobo import (
@@ -53,7 +52,14 @@ from indexer.store.bulk import (
     IndexOp,
 )
 from indexer.store.scan import iter_index_ids, merge_join_missing
-from indexer.store.state import LeaseLock, LockHeldError, RunRecorder, StateStore, Versioned
+from indexer.store.state import (
+    LeaseLock,
+    LockHeldError,
+    RunRecorder,
+    StateStore,
+    Versioned,
+    force_unlock,
+)
 from indexer.sync.pipeline import Pipeline
 from indexer.sync.seen import SeenIds
 from indexer.timestamps import epoch_millis, format_timestamp, parse_timestamp, utcnow
@@ -65,7 +71,6 @@ MIB = 1024 * 1024
 EXPIRED_LOOKBACK_LIMIT = timedelta(days=7)
 # /expired accepts at most 7 days back; keep a margin for clock skew and a run's own duration.
 EXPIRED_LOOKBACK_SAFE = EXPIRED_LOOKBACK_LIMIT - timedelta(hours=1)
-STATE_WRITE_ATTEMPTS = 8
 
 
 @dataclass
@@ -174,16 +179,8 @@ class _Checkpoint:
         )
 
     def save(self) -> None:
-        """Store the checkpoint; a 429 (the node's write queue is full, so the write was not
-        executed) is retried with bounded jittered backoff, like the bulk items beside it."""
-        for attempt in range(STATE_WRITE_ATTEMPTS):
-            try:
-                self.versioned = self.state.save(self.key, self.doc, expected=self.versioned)
-                return
-            except TransportError as exc:
-                if exc.status_code != 429 or attempt == STATE_WRITE_ATTEMPTS - 1:
-                    raise
-                time.sleep(min(5.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+        """Store the checkpoint (a 429 is retried by the state store)."""
+        self.versioned = self.state.save(self.key, self.doc, expected=self.versioned)
 
 
 class _WriterPool:
@@ -449,23 +446,9 @@ def locked(svc: Services, settings: SyncSettings, kind: str) -> Iterator[None]:
             kind,
             exc.holder.owner,
         )
-        LeaseLock.force_unlock(svc.state)
+        force_unlock(svc.state)
         lock.acquire()
-    beat_stop = threading.Event()
-    lost: list[BaseException] = []
-
-    def heartbeat() -> None:
-        interval = max(1.0, settings.lock_ttl.total_seconds() / 3)
-        while not beat_stop.wait(interval):
-            try:
-                lock.renew()
-            except Exception as exc:
-                lost.append(exc)
-                svc.stop.set()
-                return
-
-    beat = threading.Thread(target=heartbeat, name="lock-heartbeat", daemon=True)
-    beat.start()
+    lock.start_heartbeat(on_lost=lambda _error: svc.stop.set())
     failed = True
     try:
         # Only the lock holder may undo bulk-load settings a crashed backfill left behind: a
@@ -476,13 +459,12 @@ def locked(svc: Services, settings: SyncSettings, kind: str) -> Iterator[None]:
         yield
         failed = False
     finally:
-        beat_stop.set()
-        beat.join()
-        if not lost:
+        lock.stop_heartbeat()
+        if lock.lost is None:
             _release(lock, kind, quietly=failed)
-    if lost:
+    if lock.lost is not None:
         raise SyncError(
-            f"{kind}: lost the lock while running ({lost[0]}); stopped after the "
+            f"{kind}: lost the lock while running ({lock.lost}); stopped after the "
             f"current batch so two runs do not write at once"
         )
 
