@@ -425,8 +425,8 @@ def one_round(bench: Bench, sim: Simulator, chunks: list[bytes], docs: int) -> s
     bench.note("ceiling_cpu", per_job_ms(cpu, docs))
     drop(client, "bench-backfill")
     backfill, cpu = run_indexer(
-        "backfill", "--index", "bench-backfill", "--bulk-concurrency", str(args.concurrency),
-        env=env, meter=meter,
+        "backfill", "--create-index", "--index", "bench-backfill",
+        "--bulk-concurrency", str(args.concurrency), env=env, meter=meter,
     )  # fmt: skip
     assert backfill.summary["indexed"] == docs, backfill.summary
     bench.note("backfill", docs / backfill.summary["duration_s"])
@@ -460,7 +460,13 @@ def sweep(bench: Bench, docs: int) -> dict[str, float]:
     for level in [int(x) for x in bench.args.sweep.split(",") if x.strip()]:
         drop(bench.client, "bench-sweep")
         summary = cli(
-            "backfill", "--index", "bench-sweep", "--bulk-concurrency", str(level), env=bench.env
+            "backfill",
+            "--create-index",
+            "--index",
+            "bench-sweep",
+            "--bulk-concurrency",
+            str(level),
+            env=bench.env,
         ).summary
         rates[str(level)] = docs / summary["duration_s"]
         print(f"backfill at bulk concurrency {level}: {rates[str(level)]:,.0f} docs/s", flush=True)
@@ -472,7 +478,7 @@ def small_feed_rss(bench: Bench) -> None:
     with Simulator(bench.args.small_jobs) as small:
         bench.env["JOBO_BASE_URL"] = small.url
         drop(bench.client, "bench-small")
-        cli("backfill", "--index", "bench-small", env=bench.env)
+        cli("backfill", "--create-index", "--index", "bench-small", env=bench.env)
         for _ in range(bench.args.repeat):
             bench.note(
                 "resync_rss_small_mb",

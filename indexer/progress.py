@@ -35,6 +35,7 @@ class Progress:
         self.label = label
         self.total = total
         self.count = 0
+        self._resumed_at = 0  # count carried over from an earlier run: not part of the rate
         self._stream = stream or sys.stderr
         self._interactive = self._stream.isatty() if interactive is None else interactive
         self._log_every = log_every
@@ -47,6 +48,13 @@ class Progress:
         if total is not None and self.total is None:
             self.total = total
 
+    def resume_from(self, count: int) -> None:
+        """Continue a resumed scan: ``count`` items were done by an earlier run (they count
+        toward the total, not toward this run's rate)."""
+        with self._lock:
+            self.count += count
+            self._resumed_at += count
+
     def advance(self, n: int) -> None:
         with self._lock:
             self.count += n
@@ -58,7 +66,8 @@ class Progress:
 
     def line(self, now: float | None = None) -> str:
         elapsed = (now or time.monotonic()) - self._started
-        rate = self.count / elapsed if elapsed > 0 else 0.0
+        done_here = self.count - self._resumed_at
+        rate = done_here / elapsed if elapsed > 0 else 0.0
         text = f"{self.label}: {self.count:,}"
         if self.total:
             text += f"/{self.total:,} ({min(100.0, 100.0 * self.count / self.total):.0f}%)"
@@ -74,11 +83,12 @@ class Progress:
         else:
             log.info(self.line(now))
 
-    def close(self) -> None:
+    def close(self, *, finished: bool = True) -> None:
+        """The last line; ``finished=False`` (a stop, a failure) says "stopped", not "done"."""
         if not self._enabled:
             return
         if self._interactive:
             self._stream.write("\r\x1b[2K" + self.line() + "\n")
             self._stream.flush()
         else:
-            log.info(self.line() + " (done)")
+            log.info(self.line() + (" (done)" if finished else " (stopped)"))

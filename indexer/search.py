@@ -25,18 +25,16 @@ How each part maps onto the index (``mappings/jobs.json``):
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from opensearchpy import OpenSearch
 
 from indexer.errors import UsageError
+from indexer.search_tokens import TokenError, decode_token, encode_token
 
 SortOrder = Literal["relevance", "recency", "salary", "distance"]
 SORT_ORDERS: tuple[str, ...] = ("relevance", "recency", "salary", "distance")
@@ -91,6 +89,22 @@ class SearchError(UsageError, ValueError):
 
 class UnknownCityError(SearchError):
     """``near_city`` names no city with coordinates in the index."""
+
+
+class AmbiguousCityError(SearchError):
+    """``near_city`` names several places; the message lists them in a form that picks one."""
+
+    def __init__(self, city: str, places: Sequence[tuple[str, str, int]]) -> None:
+        self.places = list(places)
+        listed = "; ".join(
+            f'"{city}, {region or country}" ({country}, {count} locations)'
+            for country, region, count in places
+        )
+        super().__init__(
+            f"--near-city {city!r} names {len(places)} places: {listed}. Name the one you mean "
+            f'(e.g. --near-city "{city}, {places[0][1] or places[0][0]}"), or narrow with '
+            "--country"
+        )
 
 
 @dataclass(frozen=True)
@@ -164,7 +178,9 @@ def radius_in_metres(radius: str) -> float:
     """``"50km"`` -> 50000.0; ``"10mi"``, ``"800m"``, a bare number is kilometres."""
     match = _DISTANCE.match(radius)
     if not match:
-        raise SearchError(f"radius {radius!r} is not a distance: write it like 50km, 30mi or 800m")
+        raise SearchError(
+            f"--radius {radius!r} is not a distance: write it like 50km, 30mi or 800m"
+        )
     unit = (match.group(2) or "km").lower()
     return float(match.group(1)) * _METRES_PER_UNIT[unit]
 
@@ -185,7 +201,7 @@ def _validate(query: SearchQuery) -> None:
         raise SearchError(f"posted_within_days {query.posted_within_days} must be 1 or more")
     low, high = query.salary_min, query.salary_max
     if low is not None and high is not None and low > high:
-        raise SearchError(f"salary_min {low} is above salary_max {high}: swap them")
+        raise SearchError(f"--salary-min {low} is above --salary-max {high}: swap them")
     unknown = [name for name in query.facets if name not in FACET_FIELDS]
     if unknown:
         raise SearchError(f"unknown facets {unknown}: use some of {', '.join(FACET_FIELDS)}")
@@ -363,30 +379,33 @@ def build_search_body(query: SearchQuery) -> dict[str, Any]:
     if query.highlight and query.text and query.text.strip():
         body["highlight"] = _highlight()
     if query.search_after:
-        body["search_after"] = decode_after(query.search_after)
+        body["search_after"] = decode_after(query.search_after, query)
     return body
 
 
 # --------------------------------------------------------------------------- pagination token
 
 
-def encode_after(sort_values: Sequence[Any]) -> str:
-    raw = json.dumps(list(sort_values), separators=(",", ":")).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+def encode_after(sort_values: Sequence[Any], query: SearchQuery) -> str:
+    """The next-page token: the sort values of the last hit, bound to ``query``."""
+    return encode_token(sort_values, _bound_fields(query))
 
 
-def decode_after(token: str) -> list[Any]:
-    padded = token + "=" * (-len(token) % 4)
+def _bound_fields(query: SearchQuery) -> dict[str, Any]:
+    """What a token is bound to: the query as asked. A centre resolved from ``near_city`` is
+    left out (the city names it; its centroid may move in the last digits between requests)."""
+    fields = asdict(query)
+    if query.near_city:
+        fields.pop("near", None)
+    return fields
+
+
+def decode_after(token: str, query: SearchQuery) -> list[Any]:
+    """The sort values of ``token``; SearchError when it is malformed or another query's."""
     try:
-        values = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError):
-        values = None
-    if not isinstance(values, list) or not values:
-        raise SearchError(
-            f"search_after token {token[:40]!r} is not one this API issued: pass the next_after "
-            "value of the previous page unchanged, or leave it out for the first page"
-        )
-    return values
+        return decode_token(token, _bound_fields(query))
+    except TokenError as error:
+        raise SearchError(str(error)) from None
 
 
 # --------------------------------------------------------------------------- city resolution
@@ -397,15 +416,31 @@ def resolve_near_city(
 ) -> GeoPoint:
     """The coordinates of ``city`` as the index knows them (the centroid of its locations).
 
-    A city name shared by several places (Portland, Oregon and Portland, Maine) resolves to the
-    country, then the region, with the most such locations, unless ``country`` narrows it.
+    ``city`` may name its region or country after a comma (``"Springfield, IL"``). A name that
+    several places share (Springfield, IL and Springfield, MO) is refused with the candidates
+    listed in that form, unless ``country`` or the qualifier leaves one place.
     """
+    name, _, qualifier = city.partition(",")
     clauses: list[dict[str, Any]] = [
-        {"term": {"locations.city": city.strip()}},
+        {"term": {"locations.city": name.strip()}},
         {"exists": {"field": "locations.point"}},
     ]
     if country:
         clauses.append(_terms("locations.country", country))
+    if qualifier.strip():
+        place = qualifier.strip()
+        clauses.append(
+            {
+                "bool": {
+                    "should": [
+                        {"term": {"locations.region": place}},
+                        {"term": {"locations.country": place}},
+                    ],
+                    "minimum_should_match": 1,
+                }
+            }
+        )
+    centre = {"centre": {"geo_centroid": {"field": "locations.point"}}}
     body = {
         "size": 0,
         "query": {"nested": {"path": "locations", "query": {"bool": {"filter": clauses}}}},
@@ -417,14 +452,17 @@ def resolve_near_city(
                         "filter": {"bool": {"filter": clauses}},
                         "aggs": {
                             "by_country": {
-                                "terms": {"field": "locations.country", "size": 1},
+                                "terms": {"field": "locations.country", "size": 10},
                                 "aggs": {
-                                    "centre": {"geo_centroid": {"field": "locations.point"}},
+                                    **centre,
                                     "by_region": {
-                                        "terms": {"field": "locations.region", "size": 1},
-                                        "aggs": {
-                                            "centre": {"geo_centroid": {"field": "locations.point"}}
+                                        "terms": {
+                                            "field": "locations.region",
+                                            "size": 10,
+                                            "missing": "",
                                         },
+                                        # one location as written (the keys are normalised)
+                                        "aggs": {**centre, "sample": {"top_hits": {"size": 1}}},
                                     },
                                 },
                             }
@@ -442,10 +480,21 @@ def resolve_near_city(
             f"city {city!r}{where} has no job with coordinates in {alias!r}: check the spelling, "
             "or search near coordinates instead"
         )
-    regions = buckets[0]["by_region"]["buckets"]
-    # Locations without a region (rare) fall back to the country's centroid of the city.
-    centre = (regions[0] if regions else buckets[0])["centre"]["location"]
-    return GeoPoint(lat=float(centre["lat"]), lon=float(centre["lon"]))
+    places = [
+        _place(region) for by_country in buckets for region in by_country["by_region"]["buckets"]
+    ]
+    if len(places) > 1:
+        raise AmbiguousCityError(name.strip(), [(c, r, b["doc_count"]) for c, r, b in places])
+    found = places[0][2] if places else buckets[0]
+    point = found["centre"]["location"]
+    return GeoPoint(lat=float(point["lat"]), lon=float(point["lon"]))
+
+
+def _place(region: Mapping[str, Any]) -> tuple[str, str, Mapping[str, Any]]:
+    """(country, region, bucket) of a region bucket, spelled as the feed wrote them."""
+    hits = region["sample"]["hits"]["hits"]
+    source = hits[0]["_source"] if hits else {}
+    return (source.get("country") or "", source.get("region") or "", region)
 
 
 # --------------------------------------------------------------------------- running
@@ -517,7 +566,7 @@ def search(client: OpenSearch, alias: str, query: SearchQuery) -> SearchPage:
     hits = [_hit(raw, query) for raw in answer["hits"]["hits"]]
     total = answer["hits"]["total"]
     total_count = int(total["value"] if isinstance(total, Mapping) else total)
-    next_after = encode_after(hits[-1]["sort"]) if len(hits) == query.size else None
+    next_after = encode_after(hits[-1]["sort"], query) if len(hits) == query.size else None
     return SearchPage(
         total=total_count,
         hits=hits,
@@ -638,6 +687,7 @@ def _interleave(first: list[Suggestion], second: list[Suggestion]) -> list[Sugge
 
 __all__ = [
     "FACET_FIELDS",
+    "AmbiguousCityError",
     "FacetBucket",
     "GeoPoint",
     "SearchError",

@@ -36,13 +36,16 @@ def failure_message(error: BaseException) -> str:
 
 
 def failure_summary(kind: str | None, error: BaseException) -> dict[str, object]:
-    """The JSON a ``--json`` command prints when it fails (also what ``run`` records)."""
-    return {
-        "kind": kind,
-        "outcome": "failed",
-        "error": failure_message(error),
-        "exit_code": int(exit_code_for(error)),
-    }
+    """The JSON a ``--json`` command prints when it fails; a flow command prints the shape of
+    its run summary, as when it succeeds."""
+    from indexer.cli import FLOW_COMMANDS
+
+    message, code = failure_message(error), int(exit_code_for(error))
+    if kind in FLOW_COMMANDS:
+        from indexer.cli.sync import failed_run_data
+
+        return failed_run_data(kind, message, code)
+    return {"kind": kind, "outcome": "failed", "error": message, "exit_code": code}
 
 
 def fail(error: BaseException, *, kind: str | None = None, as_json: bool | None = None) -> NoReturn:

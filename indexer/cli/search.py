@@ -15,6 +15,7 @@ from opensearchpy.exceptions import NotFoundError
 from indexer.cli import main
 from indexer.cli.failures import fail, or_exit
 from indexer.cli.options import opensearch_client, opensearch_options
+from indexer.cli.text import fit, plural
 from indexer.dashboards import (
     DEFAULT_BASE,
     check_visualisations,
@@ -95,18 +96,13 @@ def _place_text(hit: dict[str, Any]) -> str:
     return text
 
 
-def _cut(text: str | None, width: int) -> str:
-    text = text or "-"
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def render_page(page: SearchPage) -> list[str]:
-    lines = [f"{page.total} jobs"]
+    lines = [plural(page.total, "job")]
     for hit in page.hits:
         posted = (hit.get("date_posted") or hit.get("updated_at") or "")[:10]
         lines.append(
-            f"{_cut(hit['title'], 44):<44}  {_cut(hit['company'], 24):<24}  "
-            f"{_cut(_place_text(hit), 30):<30}  {_salary_text(hit):>13}  "
+            f"{fit(hit['title'], 44)}  {fit(hit['company'], 24)}  "
+            f"{fit(_place_text(hit), 30)}  {_salary_text(hit):>13}  "
             f"{hit.get('workplace_type') or '-':<7}  {posted}  {hit['id']}"
         )
     for name, buckets in page.facets.items():
@@ -226,6 +222,8 @@ def suggest_command(prefix: str, opensearch_url: str, base: str, size: int, as_j
         rows = [{"text": s.text, "kind": s.kind, "count": s.count} for s in found]
         click.echo(json.dumps(rows, ensure_ascii=False))
         return
+    if not found:
+        click.echo(f"no title or company starts with {prefix!r} in {alias!r}", err=True)
     for item in found:
         click.echo(f"{item.text}  ({item.kind}, {item.count})")
 
@@ -349,7 +347,7 @@ def dashboards_check(opensearch_url: str, base: str, path: Path | None, as_json:
     else:
         for check in checks:
             state = "ok" if check.ok else "FAIL"
-            detail = f"{check.buckets} buckets" if check.ok else "; ".join(check.problems)
+            detail = plural(check.buckets, "bucket") if check.ok else "; ".join(check.problems)
             click.echo(f"{state:<4}  {check.title}  [{check.index}]  {detail}")
     if not all(check.ok for check in checks):
         sys.exit(int(ExitCode.FAILED))

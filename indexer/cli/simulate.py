@@ -21,7 +21,13 @@ def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8765, show_default=True, type=int, help="Port (0 = any free).")
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port, 0..65535 (0 = any free port).",
+)
 @click.option("--jobs", default=10_000, show_default=True, type=click.IntRange(min=0))
 @click.option("--seed", default=42, show_default=True, type=int, help="Same seed, same world.")
 @click.option(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
+import os
 import signal
 import sys
 import threading
@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from indexer.cli import main
-from indexer.cli.failures import fail, failure_summary
+from indexer.cli.failures import fail
 from indexer.cli.options import (
     compose,
     jobo_options,
@@ -27,16 +27,23 @@ from indexer.cli.options import (
     output_options,
     read_api_key,
 )
+from indexer.cli.params import Duration
+from indexer.cli.status_view import render_status
+from indexer.cli.text import plural
+from indexer.durations import format_duration
+from indexer.errors import SyncError, exit_code_for
 from indexer.jobo import (
     JoboClient,
     RetryPolicy,
 )
-from indexer.logs import configure, register_secret
+from indexer.logs import configure, redact, register_secret
 from indexer.metrics import Metrics, publish_run, start_metrics_server
 from indexer.progress import Progress
 from indexer.store import schema
-from indexer.store.state import LeaseLock, RunRecorder, StateStore
+from indexer.store.state import RunRecorder, StateStore
 from indexer.sync import flows
+from indexer.sync.locks import describe_holder, force_unlock
+from indexer.sync.status import status as status_data
 
 log = logging.getLogger("indexer.cli")
 
@@ -49,107 +56,181 @@ metrics_file_option = click.option(
     "counters continue from the file's previous values.",
 )
 
-_DURATION = re.compile(r"^(\d+)([smhd])$")
+# A loop shorter than this would run syncs back to back against an API that may charge per job
+# (each cycle also re-fetches its --overlap).
+MIN_EVERY = timedelta(minutes=1)
 
 
-def parse_duration(text: str) -> timedelta:
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise click.BadParameter(f"{text!r} is not a duration: use e.g. 90s, 15m, 2h or 7d")
-    amount, unit = int(match.group(1)), match.group(2)
-    return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: amount})
+def _writable_work_dir(ctx: click.Context, param: click.Parameter, value: Path | None):
+    """--work-dir must be a directory this user can write (created when missing): refuse it
+    here, naming the path, rather than fail later with SQLite's "unable to open database"."""
+    if value is None:
+        return None
+    try:
+        value.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot create {str(value)!r} ({exc.strerror}): pass a directory this user can "
+            "write, or set JOBO_INDEXER_WORK_DIR",
+            ctx,
+            param,
+        ) from None
+    if not os.access(value, os.W_OK | os.X_OK):
+        raise click.BadParameter(
+            f"{str(value)!r} is not writable by this user: pass a directory it can write, or set "
+            "JOBO_INDEXER_WORK_DIR",
+            ctx,
+            param,
+        )
+    return value
 
 
-sync_options_list: list[Callable[[Any], Any]] = [
-    click.option(
+_OPTIONS: dict[str, Callable[[Any], Any]] = {
+    "batch-size": click.option(
         "--batch-size",
         type=click.IntRange(1, 1000),
         default=1000,
         show_default=True,
         help="Jobs per feed page.",
     ),
-    click.option(
+    "bulk-concurrency": click.option(
         "--bulk-concurrency",
         type=click.IntRange(1, 16),
         default=2,
         show_default=True,
         help="Pages transformed and bulk-written at once.",
     ),
-    click.option(
+    "queue-mb": click.option(
         "--queue-mb",
         type=click.IntRange(1, 4096),
         default=16,
         show_default=True,
         help="Raw feed bytes fetched ahead of the writers (decoded pages take ~3x).",
     ),
-    click.option(
+    "overlap": click.option(
         "--overlap",
+        type=Duration(),
         default="15m",
         show_default=True,
         help="How far before the last run's start the incremental fetch reaches back.",
     ),
-    click.option(
+    "watermark": click.option(
         "--watermark",
         type=click.Choice(["updated_after", "posted_after"]),
         default="updated_after",
         show_default=True,
         help="Feed filter used as the incremental watermark.",
     ),
-    click.option(
+    "expired-action": click.option(
         "--expired-action",
         type=click.Choice(["mark", "delete"]),
         default="mark",
         show_default=True,
         help="Mark expired jobs (kept for dashboards) or delete them.",
     ),
-    click.option(
+    "retention-days": click.option(
         "--retention-days",
         type=click.IntRange(1),
         default=None,
         help="Purge jobs expired longer ago than this.",
     ),
-    click.option(
+    "max-expire-fraction": click.option(
         "--max-expire-fraction",
         type=click.FloatRange(0, 1),
         default=0.2,
         show_default=True,
         help="resync refuses to expire more of the index than this.",
     ),
-    click.option(
+    "force": click.option(
         "--force",
         is_flag=True,
         help="resync: expire even beyond --max-expire-fraction or on id-less jobs.",
     ),
-    click.option(
+    "work-dir": click.option(
         "--work-dir",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
         envvar="JOBO_INDEXER_WORK_DIR",
-        help="Where resync spills the feed ids (default ~/.cache/jobo-indexer).",
+        callback=_writable_work_dir,
+        help="Where resync spills the feed ids (created if missing; default "
+        "~/.cache/jobo-indexer).",
     ),
-    click.option(
+    "no-bulk-load": click.option(
         "--no-bulk-load", is_flag=True, help="Keep refresh and replicas during a backfill."
     ),
-]
+    "create-index": click.option(
+        "--create-index",
+        is_flag=True,
+        help="Create the index layout (as init does) if it does not exist; without it an index "
+        "nobody initialised is refused (exit 2) before anything is fetched.",
+    ),
+    "restart": click.option(
+        "--restart",
+        is_flag=True,
+        help="Start the scan over from the first page, although one completed (or another "
+        "--work-dir holds the spill of the one in progress).",
+    ),
+}
+_FEED_SCAN = ["batch-size", "bulk-concurrency", "queue-mb"]
+# The options each flow command takes: only those that change what it does.
+FLOW_OPTIONS: dict[str, list[str]] = {
+    "backfill": [*_FEED_SCAN, "no-bulk-load", "create-index", "restart"],
+    "sync": [
+        *_FEED_SCAN,
+        "overlap",
+        "watermark",
+        "expired-action",
+        "retention-days",
+        "max-expire-fraction",  # a sync whose last sweep is too old runs a resync
+        "force",
+        "work-dir",
+        "no-bulk-load",
+        "create-index",
+    ],
+    "expire": ["overlap", "expired-action", "retention-days", "create-index"],
+    "resync": [
+        *_FEED_SCAN,
+        "expired-action",
+        "max-expire-fraction",
+        "force",
+        "work-dir",
+        "create-index",
+        "restart",
+    ],
+    # A loop never forces an expiry: a mass expiry waits for a person (resync --force).
+    "run": [
+        *_FEED_SCAN,
+        "overlap",
+        "watermark",
+        "expired-action",
+        "retention-days",
+        "max-expire-fraction",
+        "work-dir",
+        "no-bulk-load",
+        "create-index",
+    ],
+}
 
 
-sync_options = compose(*sync_options_list)
+def flow_options(command: str) -> Callable[[Any], Any]:
+    return compose(*(_OPTIONS[name] for name in FLOW_OPTIONS[command]))
 
 
 def build_settings(base: str, options: dict[str, Any]) -> flows.SyncSettings:
+    """The settings of a command's options; an option the command does not take keeps the
+    default of ``SyncSettings``."""
     settings = flows.SyncSettings(base=base)
-    settings.batch_size = options["batch_size"]
-    settings.bulk_concurrency = options["bulk_concurrency"]
-    settings.queue_bytes = options["queue_mb"] * 1024 * 1024
-    settings.overlap = parse_duration(options["overlap"])
-    settings.watermark = options["watermark"]
-    settings.expired_action = options["expired_action"]
-    settings.retention_days = options["retention_days"]
-    settings.max_expire_fraction = options["max_expire_fraction"]
-    settings.force = options["force"]
-    if options["work_dir"] is not None:
+    direct = ("batch_size", "bulk_concurrency", "overlap", "watermark", "expired_action")
+    direct += ("retention_days", "max_expire_fraction", "force", "create_index", "restart")
+    for name in direct:
+        if name in options:
+            setattr(settings, name, options[name])
+    if "queue_mb" in options:
+        settings.queue_bytes = options["queue_mb"] * 1024 * 1024
+    if options.get("work_dir") is not None:
         settings.work_dir = options["work_dir"]
-    settings.bulk_load = not options["no_bulk_load"]
+    if "no_bulk_load" in options:
+        settings.bulk_load = not options["no_bulk_load"]
     return settings
 
 
@@ -231,20 +312,55 @@ def run_flow(
         with graceful_stop(services.stop):
             summary = flow(services, settings)
     except Exception as exc:
+        data = flow_failure_data(flow.__name__, exc)
+        log.error("%s failed: %s", flow.__name__, data["error"])
         if textfile is not None:
-            failed = {"kind": flow.__name__, "outcome": "failed"}
-            publish_run(metrics, failed, state=services.state, textfile=textfile)
-        fail(exc, kind=flow.__name__, as_json=ctx_params["as_json"])
-    data = summary.to_dict()
+            publish_run(metrics, data, state=services.state, textfile=textfile)
+        if ctx_params["as_json"]:
+            click.echo(json.dumps(data, default=str, sort_keys=True))
+        elif ctx_params["log_format"] != "json":  # JSON logs already carry it, as JSON
+            click.echo(f"Error: {data['error']}", err=True)
+        sys.exit(data["exit_code"])
+    data = summary_data(summary)
     if textfile is not None:
         publish_run(metrics, data, state=services.state, textfile=textfile)
-    report(
-        data,
-        ctx_params["as_json"],
+    report(data, ctx_params["as_json"], summary_text(summary))
+
+
+def summary_data(summary: flows.RunSummary) -> dict[str, Any]:
+    """The one shape of a flow's ``--json``: the run summary, plus ``error`` (null on success)."""
+    return {**summary.to_dict(), "error": summary.message if summary.outcome == "failed" else None}
+
+
+def flow_failure_data(kind: str, exc: BaseException) -> dict[str, Any]:
+    """The same shape for a run that failed: its own summary when it had started (counts so
+    far), else an empty one; ``exit_code`` says how (README's table)."""
+    message = redact(str(exc)) or type(exc).__name__
+    code = int(exit_code_for(exc))
+    summary: flows.RunSummary | None = getattr(exc, "run_summary", None)
+    if summary is None:
+        return failed_run_data(kind, message, code)
+    # The error the run ended with, as the command sees it: a clean-up failure met on the way
+    # out (OpenSearch gone) must not replace the first, clearer one.
+    summary.message, summary.exit_code = message, code
+    return summary_data(summary)
+
+
+def failed_run_data(kind: str, message: str, exit_code: int) -> dict[str, Any]:
+    """A flow that failed before it ran (a usage error, OpenSearch unreachable), in the shape
+    of its summary."""
+    summary = flows.RunSummary(kind=kind, outcome="failed", message=message, exit_code=exit_code)
+    return summary_data(summary)
+
+
+def summary_text(summary: flows.RunSummary) -> str:
+    if summary.outcome == "skipped":
+        return f"{summary.kind} skipped: {summary.message}"
+    return (
         f"{summary.kind} {summary.outcome}: {summary.fetched} fetched, {summary.indexed} "
         f"indexed, {summary.unchanged} unchanged, {summary.expired + summary.deleted} expired, "
         f"{summary.dead_lettered} dead-lettered in {summary.duration_s:.1f}s"
-        + (f" ({summary.message})" if summary.message else ""),
+        + (f" ({summary.message})" if summary.message else "")
     )
 
 
@@ -252,7 +368,7 @@ def _flow_command(name: str, flow: Callable[..., flows.RunSummary], doc: str) ->
     @main.command(name=name, help=doc)
     @opensearch_options
     @jobo_options
-    @sync_options
+    @flow_options(name)
     @output_options
     @metrics_file_option
     def command(**params: Any) -> None:
@@ -275,46 +391,72 @@ _flow_command("expire", flows.expire, "The expired sweep alone, since the last s
 _flow_command(
     "resync",
     flows.resync,
-    "Full re-sync: upsert every job of the feed, then expire the jobs the index has "
-    "and the feed no longer has (only on complete evidence).",
+    "Full re-sync: upsert every job of the feed, then expire what the feed no longer has.\n\n"
+    "Expires only on complete evidence: the feed scan reached its end, every job had an id, "
+    "and no more than --max-expire-fraction of the index is at stake (unless --force).",
 )
 
 
 @main.command()
 @opensearch_options
 @output_options
-@click.option("--force-unlock", is_flag=True, help="Remove a stale lock left by a dead run.")
+@click.option(
+    "--force-unlock",
+    is_flag=True,
+    help="Remove the lock of a run that is gone (refused while its holder is alive on this "
+    "host, or its lease is fresh elsewhere).",
+)
 def status(**params: Any) -> None:
     """Watermark, last runs, lock holder, counts, dead letters and credits."""
     configure(params["log_format"], params["log_level"])
     services = build_services(params["opensearch_url"], params["base"], None, False)
+    try:
+        removed = force_unlock(services.state, params["base"]) if params["force_unlock"] else None
+        data = status_data(services)
+    except SyncError as exc:
+        _fail_command("status", exc)
+    notes = []
     if params["force_unlock"]:
-        LeaseLock.force_unlock(services.state)
-    data = flows.status(services)
-    lines = [
-        f"index {data['index']}: {data['active']} active, {data['expired']} expired, "
-        f"{data['dead_letters']} dead letters",
-        f"watermark (last run started): {data['watermark']}",
-        f"last sweep: {data['last_sweep_at']}   backfill completed: "
-        f"{data['backfill_completed_at']}   last resync: {data['last_resync_at']}",
-        f"lock: {data['lock'] or 'free'}   credits balance: {data['credits_balance']}",
-    ]
-    for run in data["last_runs"]:
-        lines.append(
-            f"  {run.get('kind')} {run.get('outcome')} {run.get('started_at')} -> "
-            f"{run.get('ended_at')} {run.get('counts', {})}"
+        data["unlocked"] = None if removed is None else removed.as_dict()
+        notes.append(
+            "--force-unlock: the lock was free, nothing removed"
+            if removed is None
+            else f"--force-unlock: removed the lock held by {describe_holder(removed)}"
         )
-    report(data, params["as_json"], "\n".join(lines))
+    report(data, params["as_json"], "\n".join([*notes, *render_status(data)]))
+
+
+def _fail_command(kind: str, exc: SyncError) -> NoReturn:
+    """A refusal outside a flow's run: one line (a JSON log line under --log-format json), the
+    JSON failure object under --json (a flow's own shape for ``run``), its exit code."""
+    if kind != "run":
+        fail(exc, kind=kind)
+    ctx = click.get_current_context()
+    data = flow_failure_data(kind, exc)
+    if ctx.params.get("as_json"):
+        click.echo(json.dumps(data, default=str, sort_keys=True))
+    if ctx.params.get("log_format") == "json":
+        log.error("%s failed: %s", kind, data["error"])
+    else:
+        click.echo(f"Error: {data['error']}", err=True)
+    sys.exit(data["exit_code"])
 
 
 @main.command()
 @opensearch_options
 @jobo_options
-@sync_options
+@flow_options("run")
 @output_options
-@click.option("--every", default="30m", show_default=True, help="Pause between two runs.")
+@click.option(
+    "--every",
+    type=Duration(MIN_EVERY, "shorter loops run back to back against a paid API"),
+    default="30m",
+    show_default=True,
+    help="Pause between two runs (at least 1m).",
+)
 @click.option(
     "--resync-every",
+    type=Duration(),
     default="7d",
     show_default=True,
     help="Run a full re-sync instead of a sync when the last one is older than this.",
@@ -343,8 +485,8 @@ def run(**params: Any) -> None:
     jobo = build_jobo(params)
     settings = build_settings(params["base"], params)
     services = build_services(params["opensearch_url"], params["base"], jobo, params["progress"])
-    every = parse_duration(params["every"])
-    resync_every = parse_duration(params["resync_every"])
+    every: timedelta = params["every"]
+    resync_every: timedelta = params["resync_every"]
     textfile: Path | None = params["metrics_file"]
     metrics = Metrics()
     if textfile is not None:
@@ -356,6 +498,10 @@ def run(**params: Any) -> None:
         except OSError as exc:
             raise click.UsageError(str(exc)) from exc
         log.info("run: serving metrics on port %d (/metrics)", server.port)
+    try:
+        flows.prepare(services, settings)  # an index nobody initialised: stop now, exit 2
+    except SyncError as exc:
+        _fail_command("run", exc)
     cycles = 0
     try:
         with graceful_stop(services.stop):
@@ -364,18 +510,20 @@ def run(**params: Any) -> None:
                 try:
                     if flows.resync_due(services, resync_every):
                         flow = flows.resync
-                    data = flow(services, settings).to_dict()
+                    summary = flow(services, settings)
+                    data, text = summary_data(summary), summary_text(summary)
                 except Exception as exc:
-                    data = failure_summary(flow.__name__, exc)
+                    data = flow_failure_data(flow.__name__, exc)
+                    text = f"{data['kind']} failed (exit code {data['exit_code']})"
                     log.error(
                         "%s failed (exit code %s): %s; next run in %s",
                         flow.__name__,
                         data["exit_code"],
                         data["error"],
-                        params["every"],
+                        format_duration(every),
                     )
                 publish_run(metrics, data, state=services.state, textfile=textfile)
-                report(data, params["as_json"], f"{data['kind']} {data['outcome']}")
+                report(data, params["as_json"], text)  # --json: one object per cycle
                 cycles += 1
                 if params["max_cycles"] and cycles >= params["max_cycles"]:
                     break
@@ -383,4 +531,4 @@ def run(**params: Any) -> None:
     finally:
         if server is not None:
             server.stop()
-    log.info("run: stopped after %d runs", cycles)
+    log.info("run: stopped after %s", plural(cycles, "run"))

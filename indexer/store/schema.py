@@ -43,6 +43,7 @@ __all__ = [
     "free_physical_name",
     "index_names",
     "init_index",
+    "is_initialised",
     "live_physical_index",
     "load_jobs_mapping",
     "load_plain_mapping",
@@ -273,6 +274,15 @@ def init_index(client: OpenSearch, base: str = "jobs", *, now: datetime | None =
         _ensure_plain_index(client, index, load_plain_mapping(file), report)
     report.live_index = live
     return report
+
+
+def is_initialised(client: OpenSearch, base: str = "jobs") -> bool:
+    """Whether ``init`` ran for ``base``: its write alias reaches an index and its state index
+    exists (read-only: nothing is created)."""
+    names = index_names(base)
+    return write_target(client, names.write_alias) is not None and _index_exists(
+        client, names.state
+    )
 
 
 def ensure_initialised(client: OpenSearch, base: str = "jobs") -> IndexNames:

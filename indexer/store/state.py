@@ -209,6 +209,27 @@ class LockHolder:
     expires_at: datetime
     expired: bool
 
+    @property
+    def host(self) -> str:
+        return self.owner.partition(":")[0]
+
+    @property
+    def pid(self) -> int | None:
+        text = self.owner.partition(":")[2].split(":", 1)[0]
+        return int(text) if text.isdigit() else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON data (``status --json``): times as ISO strings."""
+        return {
+            "owner": self.owner,
+            "host": self.host,
+            "pid": self.pid,
+            "acquired_at": format_timestamp(self.acquired_at),
+            "renewed_at": format_timestamp(self.renewed_at),
+            "expires_at": format_timestamp(self.expires_at),
+            "expired": self.expired,
+        }
+
 
 class LockHeldError(IndexerError):
     """Another live run holds the lease."""
@@ -421,11 +442,24 @@ class LeaseLock:
         }
 
 
-def force_unlock(store: StateStore, name: str = DEFAULT_LOCK_NAME) -> LockHolder | None:
-    """Remove the lock ``name`` whoever holds it; returns the holder that was removed (if any)."""
+def force_unlock(
+    store: StateStore,
+    name: str = DEFAULT_LOCK_NAME,
+    *,
+    check: Callable[[LockHolder], None] | None = None,
+) -> LockHolder | None:
+    """Remove the lock ``name``; returns the holder that was removed (None when it was free).
+
+    ``check(holder)`` may raise to refuse (a live holder). The delete is conditional on the
+    version that was checked, so a lock renewed or taken over meanwhile is not removed.
+    """
     current = store.load(name)
     holder = _holder_of(current, store.clock())
-    store.delete(name)
+    if holder is None:
+        return None
+    if check is not None:
+        check(holder)
+    store.delete(name, expected=current)
     return holder
 
 

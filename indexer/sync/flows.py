@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +29,12 @@ from typing import Any
 
 from opensearchpy import OpenSearch
 
-from indexer.errors import DeletionRefusedError, ErrorBudgetExceededError, SyncError
+from indexer.errors import (
+    DeletionRefusedError,
+    ErrorBudgetExceededError,
+    SyncError,
+    exit_code_for,
+)
 from indexer.jobo import (
     FeedPage,
     FeedRequest,
@@ -40,6 +43,7 @@ from indexer.jobo import (
     JoboInvalidCursorError,
     JoboLookbackError,
 )
+from indexer.logs import redact
 from indexer.progress import Progress
 from indexer.store import schema
 from indexer.store.bulk import (
@@ -60,8 +64,10 @@ from indexer.store.state import (
     Versioned,
     force_unlock,
 )
+from indexer.sync.locks import process_state
 from indexer.sync.pipeline import Pipeline
 from indexer.sync.seen import SeenIds
+from indexer.sync.spill import check_resync_spill, open_spill, spill_path
 from indexer.timestamps import epoch_millis, format_timestamp, parse_timestamp, utcnow
 from indexer.transform import InvalidJob, to_document, version_of
 
@@ -96,6 +102,11 @@ class SyncSettings:
     lock_ttl: timedelta = timedelta(minutes=5)
     bulk_load: bool = True
     max_cursor_restarts: int = 3
+    # An index nobody initialised is refused (a typo in --index must not start a paid backfill)
+    # unless the caller asks for its creation.
+    create_index: bool = False
+    # backfill: page the whole feed again although a backfill completed.
+    restart: bool = False
 
 
 @dataclass
@@ -139,6 +150,7 @@ class RunSummary:
     credits_balance: float | None = None
     steps: list[str] = field(default_factory=list)
     message: str = ""
+    exit_code: int = 0  # what the command exits with (README's table); 0 unless it failed
 
     def add(self, result: BulkResult) -> None:
         self.indexed += result.indexed
@@ -329,7 +341,10 @@ def scan_feed(
         if fresh_start:
             fresh_start(checkpoint.doc)
         checkpoint.save()
-    progress = svc.progress(label, None)
+    # A resumed scan keeps the total the first page announced and counts on from what the
+    # earlier run acknowledged, so its progress shows a percentage and an ETA again.
+    progress = svc.progress(label, checkpoint.doc.get("estimated_total"))
+    progress.resume_from(int(checkpoint.doc.get("jobs", 0)))
     writers = _WriterPool(svc, settings)
     jobo = _upstream(svc)
 
@@ -382,6 +397,8 @@ def scan_feed(
         if on_page:
             on_page(page)
         doc = checkpoint.doc
+        if page.estimated_total is not None:  # the first page's, kept for a resumed run
+            doc.setdefault("estimated_total", page.estimated_total)
         finished = not page.has_more or not page.next_cursor
         doc["cursor"] = None if finished else page.next_cursor
         doc["pages"] = doc.get("pages", 0) + 1
@@ -406,7 +423,7 @@ def scan_feed(
     try:
         pipeline.run(pages())
     finally:
-        progress.close()
+        progress.close(finished=bool(checkpoint.doc.get("completed")))
     return checkpoint
 
 
@@ -487,17 +504,7 @@ def _release(lock: LeaseLock, kind: str, *, quietly: bool) -> None:
 
 def _holder_is_dead(owner: str) -> bool:
     """True when ``owner`` (``host:pid:token``) names a process of this host that is gone."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.split(":", 1)[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return process_state(owner) == "gone"
 
 
 @contextlib.contextmanager
@@ -511,7 +518,9 @@ def recorded(svc: Services, kind: str, params: dict[str, Any]) -> Iterator[RunSu
         yield summary
     except BaseException as exc:
         summary.outcome = "failed"
-        summary.message = str(exc)
+        summary.message = redact(str(exc)) or type(exc).__name__
+        summary.exit_code = int(exit_code_for(exc))
+        exc.run_summary = summary  # type: ignore[attr-defined]  # --json prints it
         raise
     else:
         if summary.outcome == "running":
@@ -526,11 +535,19 @@ def recorded(svc: Services, kind: str, params: dict[str, Any]) -> Iterator[RunSu
         counts = {
             k: v
             for k, v in summary.to_dict().items()
-            if isinstance(v, int | float) and not isinstance(v, bool)
+            if isinstance(v, int | float) and not isinstance(v, bool) and k != "exit_code"
         }
-        errors = [summary.message] if summary.outcome == "failed" else []
+        failed = summary.outcome == "failed"
         try:
-            svc.runs.finish(run_id, summary.outcome, counts, errors, summary.credits_balance)
+            svc.runs.finish(
+                run_id,
+                summary.outcome,
+                counts,
+                [summary.message] if failed else [],
+                summary.credits_balance,
+                message=summary.message or None,
+                exit_code=summary.exit_code,
+            )
         except Exception:
             log.exception("could not store the run record %s", run_id)
 
@@ -546,9 +563,21 @@ def _remember_credits(svc: Services, balance: float) -> None:
 # The flows
 
 
-def prepare(svc: Services) -> None:
-    """Make sure the indices exist (the lock lives in the state index)."""
-    schema.ensure_initialised(svc.client, svc.names.base)
+def prepare(svc: Services, settings: SyncSettings) -> None:
+    """Make sure the indices exist (the lock lives in the state index).
+
+    An index that was never initialised is refused before anything is created or fetched,
+    unless ``settings.create_index``: a mistyped ``--index`` must not start a paid backfill.
+    """
+    base = svc.names.base
+    if not settings.create_index and not schema.is_initialised(svc.client, base):
+        raise schema.NotInitialisedError(
+            f"index {base!r} was never initialised (no alias {svc.names.write_alias!r} or no "
+            f"{svc.names.state!r}); nothing was created and nothing was fetched. Check --index, "
+            f"run `jobo-indexer init --index {base}` first, or pass --create-index to create it "
+            "in this run"
+        )
+    schema.ensure_initialised(svc.client, base)
 
 
 FlowBody = Callable[[Services, SyncSettings, RunSummary], None]
@@ -556,15 +585,36 @@ FlowBody = Callable[[Services, SyncSettings, RunSummary], None]
 
 def _run_locked(svc: Services, settings: SyncSettings, kind: str, body: FlowBody) -> RunSummary:
     """What every flow does around its body: indices exist, one run at a time, a run record."""
-    prepare(svc)
+    prepare(svc, settings)
     with locked(svc, settings, kind), recorded(svc, kind, _params(settings)) as summary:
         body(svc, settings, summary)
         return summary
 
 
 def backfill(svc: Services, settings: SyncSettings) -> RunSummary:
-    """Page the whole feed into the index, resumable from the last acknowledged page."""
+    """Page the whole feed into the index, resumable from the last acknowledged page.
+
+    Once a backfill completed it is not repeated (that would pay for every job again) unless
+    ``settings.restart``: the run is skipped, with no lock, no run record and no feed request.
+    """
+    completed = None if settings.restart else backfill_completed_at(svc)
+    if completed:
+        return RunSummary(
+            kind="backfill",
+            outcome="skipped",
+            ended_at=format_timestamp(utcnow()),
+            message=(
+                f"the backfill of {svc.names.base!r} completed at {completed}; run `sync` for "
+                "what changed since, or `resync` to reconcile the whole feed (`backfill "
+                "--restart` pages the whole feed again and pays for it)"
+            ),
+        )
     return _run_locked(svc, settings, "backfill", _backfill)
+
+
+def backfill_completed_at(svc: Services) -> str | None:
+    found = svc.state.load("sync")
+    return found.doc.get("backfill_completed_at") if found else None
 
 
 def _backfill(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
@@ -748,7 +798,9 @@ def resync(svc: Services, settings: SyncSettings) -> RunSummary:
 
 
 def _resync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
-    seen = SeenIds(settings.work_dir / f"{svc.names.base}-resync-seen.sqlite")
+    path = spill_path(settings.work_dir, svc.names.base)
+    check_resync_spill(svc.state, path, restart=settings.restart)
+    seen = open_spill(path)
     try:
         checkpoint = scan_feed(
             svc,
@@ -826,6 +878,7 @@ def _start_seen(svc: Services, seen: SeenIds, doc: dict[str, Any]) -> None:
             batch = []
     seen.add_versions(batch)
     doc["seen_token"] = seen.token
+    doc["seen_path"] = str(seen.path)
 
 
 def _reconcile_candidates(svc: Services, seen: SeenIds, started_at: str) -> int:
@@ -849,45 +902,6 @@ def _reconcile_candidates(svc: Services, seen: SeenIds, started_at: str) -> int:
             batch = []
     seen.add(batch, table="missing")
     return seen.count(table="missing")
-
-
-def status(svc: Services) -> dict[str, Any]:
-    """Everything an operator asks first, as plain data."""
-
-    def doc(key: str) -> dict[str, Any]:
-        found = svc.state.load(key)
-        return dict(found.doc) if found else {}
-
-    def count(index: str, query: dict[str, Any] | None = None) -> int | None:
-        try:
-            body = {"query": query} if query else None
-            return int(svc.client.count(index=index, body=body)["count"])
-        except Exception:
-            return None
-
-    sync_state = doc("sync")
-    return {
-        "index": svc.names.base,
-        "watermark": sync_state.get("last_run_started_at"),
-        "last_sweep_at": sync_state.get("last_sweep_at"),
-        "backfill_completed_at": sync_state.get("backfill_completed_at"),
-        "last_resync_at": sync_state.get("last_resync_at"),
-        "backfill": _scan_status(doc("backfill")),
-        "incremental": _scan_status(doc("incremental")),
-        "resync": _scan_status(doc("resync")),
-        "lock": LeaseLock(svc.state).holder(),
-        "active": count(svc.names.read_alias),
-        "expired": count(svc.names.all_alias, {"term": {"status": "expired"}}),
-        "dead_letters": count(svc.names.dead_letters),
-        "credits_balance": doc("credits").get("balance"),
-        "last_runs": svc.runs.last_runs(5),
-    }
-
-
-def _scan_status(doc: dict[str, Any]) -> dict[str, Any] | None:
-    if not doc:
-        return None
-    return {k: doc.get(k) for k in ("started_at", "completed", "completed_at", "pages", "jobs")}
 
 
 def _params(settings: SyncSettings) -> dict[str, Any]:

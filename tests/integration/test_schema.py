@@ -337,7 +337,7 @@ def test_cli_migrate_with_delete_old(
     old = live_physical_index(os_client, names.base)
     write(os_client, names, raw_job(7), refresh=True)
     result = CliRunner().invoke(
-        main, ["migrate", "--index", names.base, "--delete-old", "--json"], env=cli_env
+        main, ["migrate", "--index", names.base, "--rebuild", "--delete-old", "--json"], env=cli_env
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)

@@ -33,7 +33,11 @@ from indexer.search import (
     suggest,
 )
 from indexer.transform import parse_timestamp
-from tests.integration.test_search_data import WorldIndex, world_index  # noqa: F401 (the shared fixture)
+from tests.integration.test_search_data import (  # noqa: F401 (the shared fixture)
+    WorldIndex,
+    most_common_city,
+    world_index,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -67,16 +71,6 @@ def all_pages(client: OpenSearch, alias: str, query: SearchQuery) -> tuple[list[
 
 def matching(world: WorldIndex, predicate: Callable[[Doc], bool]) -> list[Doc]:
     return [doc for doc in world.active if predicate(doc)]
-
-
-def most_common_city(world: WorldIndex) -> tuple[str, str]:
-    counts = Counter(
-        (loc["city"], loc["country"])
-        for doc in world.active
-        for loc in doc["locations"]
-        if loc["city"] and loc["point"]
-    )
-    return counts.most_common(1)[0][0]
 
 
 # --------------------------------------------------------------------------- geo
@@ -357,7 +351,7 @@ def test_text_search_pages_through_every_match(
 
 
 def test_a_forged_token_is_a_clear_error() -> None:
-    with pytest.raises(SearchError, match="search_after token"):
+    with pytest.raises(SearchError, match=r"next-page token \(--after\)"):
         build_search_body(SearchQuery(search_after="not-a-token!"))
 
 

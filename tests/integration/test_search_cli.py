@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 
 import pytest
 from click.testing import CliRunner, Result
@@ -12,7 +11,11 @@ from click.testing import CliRunner, Result
 import indexer.cli.search  # noqa: F401 (registers the commands on main)
 from indexer.cli import main
 from indexer.search import fold
-from tests.integration.test_search_data import WorldIndex, world_index  # noqa: F401
+from tests.integration.test_search_data import (  # noqa: F401
+    WorldIndex,
+    most_common_city,
+    world_index,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -22,20 +25,10 @@ def run(opensearch_url: str, world: WorldIndex, *args: str) -> Result:
     return CliRunner().invoke(main, [args[0], *common, *args[1:]])
 
 
-def _top_city(world: WorldIndex) -> tuple[str, str]:
-    places = Counter(
-        (loc["city"], loc["country"])
-        for doc in world.active
-        for loc in doc["locations"]
-        if loc["city"] and loc["point"]
-    )
-    return places.most_common(1)[0][0]
-
-
 def test_search_json_pages_with_the_printed_token(
     opensearch_url: str, world_index: WorldIndex
 ) -> None:
-    city, country = _top_city(world_index)
+    city, country = most_common_city(world_index)
     args = ["search", "--near-city", city, "--country", country, "--radius", "500km"]
     args += ["--sort", "recency", "--size", "5", "--json"]
     first = run(opensearch_url, world_index, *args)
@@ -85,7 +78,7 @@ def test_search_usage_errors_are_one_clear_line(
     assert "radius 'far'" in bad.output
     forged = run(opensearch_url, world_index, "search", "--after", "xyz")
     assert forged.exit_code == 2
-    assert "search_after token" in forged.output
+    assert "next-page token (--after)" in forged.output
 
 
 def test_suggest_json(opensearch_url: str, world_index: WorldIndex) -> None:

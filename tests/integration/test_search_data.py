@@ -13,6 +13,7 @@ The other test modules import the fixture from here
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -144,3 +145,21 @@ def test_world_index_holds_every_document_and_hides_expired(
     assert os_client.count(index=names.all_alias)["count"] == WORLD_JOBS
     assert os_client.count(index=names.read_alias)["count"] == len(world_index.active)
     assert 0 < len(world_index.expired_ids) < WORLD_JOBS
+
+
+def most_common_city(world: WorldIndex) -> tuple[str, str]:
+    """The (city, country) with the most located jobs, among names only one place carries (a
+    shared name such as Portland, Maine and Portland, Oregon is refused as ambiguous by
+    --near-city unless the region is named)."""
+    counts = Counter(
+        (loc["city"], loc["country"])
+        for doc in world.active
+        for loc in doc["locations"]
+        if loc["city"] and loc["point"]
+    )
+    regions: dict[tuple[str, str], set[str]] = {}
+    for doc in world.active:
+        for loc in doc["locations"]:
+            if loc["city"]:
+                regions.setdefault((loc["city"], loc["country"]), set()).add(loc["region"])
+    return next(place for place, _ in counts.most_common() if len(regions[place]) == 1)

@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 from opensearchpy import OpenSearch, TransportError
 
-from indexer.simulator import start_simulator
 from indexer.store.state import LeaseLock, StateStore
-from tests.support.e2e import Indexer, Sim, assert_exact, index_docs
+from tests.support.e2e import Indexer, Sim, assert_exact, index_docs, simulated_envs
 
 pytestmark = pytest.mark.integration
 
@@ -27,18 +26,16 @@ API_KEY = "e2e-secret-key-123"
 
 @pytest.fixture
 def make_env(opensearch_url: str, unique_name, tmp_path: Path) -> Iterator:
-    started = []
-
-    def make(jobs: int = 600, **sim_options) -> Indexer:
-        options = {"seed": 7, "retry_after": 0, "subscription": True, **sim_options}
-        running = start_simulator(jobs=jobs, api_key=API_KEY, **options)
-        started.append(running)
-        sim = Sim(running.url, API_KEY)
-        return Indexer(opensearch_url, sim, unique_name("e2e"), tmp_path / "work")
-
-    yield make
-    for running in started:
-        running.stop()
+    with simulated_envs(
+        opensearch_url,
+        unique_name,
+        tmp_path / "work",
+        api_key=API_KEY,
+        prefix="e2e",
+        jobs=600,
+        seed=7,
+    ) as make:
+        yield make
 
 
 def feed_requests(sim: Sim) -> int:
@@ -63,7 +60,14 @@ def test_backfill_indexes_the_whole_feed_exactly(make_env, os_client: OpenSearch
     assert summary["indexed"] == len(truth["active"])
     assert summary["pages"] == 5
     assert_exact(os_client, env.base, env.sim)
-    again = env.run("backfill", "--batch-size", "250")  # completed: a new scan, all unchanged
+    requests_before = feed_requests(env.sim)
+    skipped = env.run("backfill", "--batch-size", "250")  # completed: not paid for again
+    assert skipped["outcome"] == "skipped"
+    assert "`sync`" in skipped["message"]
+    assert "`resync`" in skipped["message"]
+    assert feed_requests(env.sim) == requests_before
+    again = env.run("backfill", "--batch-size", "250", "--restart")  # on purpose: a new scan
+    assert again["outcome"] == "success"
     assert again["indexed"] == 0
     assert again["unchanged"] == len(truth["active"])
 

@@ -159,10 +159,14 @@ def test_an_untrusted_certificate_fails_with_the_clear_message(
     }
 
 
-def test_insecure_works_and_warns_in_the_log(auth_env: dict[str, str], secured: Secured) -> None:
+def test_insecure_works_and_warns_in_the_log(
+    auth_env: dict[str, str], secured: Secured, unique_name: Callable[[str], str]
+) -> None:
     env = dict(auth_env)
     del env["OPENSEARCH_CA_CERTS"]
-    done = cli("status", "--insecure", "--log-format", "json", "--json", env=env)
+    base = unique_name("insecure")
+    assert cli("init", "--index", base, "--insecure", env=env).returncode == 0
+    done = cli("status", "--index", base, "--insecure", "--log-format", "json", "--json", env=env)
     assert done.returncode == 0, done.stderr
     warnings = [
         json.loads(line)

@@ -4,6 +4,12 @@ compare the index with the simulator's ground truth."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +20,8 @@ from click.testing import CliRunner, Result
 from opensearchpy import OpenSearch, helpers
 
 from indexer.cli import main
+from indexer.simulator import start_simulator
+from indexer.store.state import StateStore
 
 
 def ms(text: str) -> int:
@@ -60,19 +68,18 @@ class Indexer:
     sim: Sim
     base: str
     work_dir: Path
+    # Fresh test indices are created by the first flow, explicitly (flows refuse an index that
+    # was never initialised unless told to create it).
+    create_index: bool = True
 
     def args(self, command: str, *extra: str) -> list[str]:
         common = ["--opensearch-url", self.opensearch_url, "--index", self.base]
         if command in {"backfill", "sync", "expire", "resync", "run"}:
-            common += [
-                "--jobo-url",
-                self.sim.url,
-                "--api-key",
-                self.sim.api_key,
-                "--work-dir",
-                str(self.work_dir),
-                "--no-progress",
-            ]
+            common += ["--jobo-url", self.sim.url, "--api-key", self.sim.api_key, "--no-progress"]
+            if command in {"sync", "resync", "run"}:
+                common += ["--work-dir", str(self.work_dir)]
+            if self.create_index:
+                common.append("--create-index")
         return [command, *common, *extra]
 
     def invoke(self, command: str, *extra: str) -> Result:
@@ -116,3 +123,55 @@ def assert_exact(client: OpenSearch, base: str, sim: Sim) -> dict[str, dict[str,
     # The read alias shows the active jobs only.
     assert client.count(index=base)["count"] == len(truth["active"])
     return docs
+
+
+@contextmanager
+def simulated_envs(
+    opensearch_url: str,
+    name: Callable[[str], str],
+    work_dir: Path,
+    *,
+    api_key: str,
+    prefix: str,
+    jobs: int,
+    seed: int,
+) -> Iterator[Callable[..., Indexer]]:
+    """A factory of (simulator, indexer) pairs on a unique index base; stops the simulators."""
+    started = []
+
+    def make(jobs: int = jobs, **sim_options: Any) -> Indexer:
+        options = {"seed": seed, "retry_after": 0, "subscription": True, **sim_options}
+        running = start_simulator(jobs=jobs, api_key=api_key, **options)
+        started.append(running)
+        return Indexer(opensearch_url, Sim(running.url, api_key), name(prefix), work_dir)
+
+    try:
+        yield make
+    finally:
+        for running in started:
+            running.stop()
+
+
+def run_until_pages(
+    indexer: Indexer, state: StateStore, key: str, pages: int, *args: str, stop: int
+) -> None:
+    """Run ``jobo-indexer <args>`` as a child process until checkpoint ``key`` has ``pages``
+    pages, then send it signal ``stop`` and wait for it (SIGKILL: a crash; SIGTERM: a stop)."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "indexer", *indexer.args(*args)],
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and child.poll() is None:
+            found = state.load(key)
+            if found and found.doc.get("pages", 0) >= pages:
+                break
+            time.sleep(0.1)
+        child.send_signal(stop)
+        child.wait(timeout=60)
+    finally:
+        child.kill()
+        child.wait()
