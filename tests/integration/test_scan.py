@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import random
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from opensearchpy import OpenSearch
 
+from indexer.progress import Progress
 from indexer.store.bulk import BulkWriter, IndexOp
 from indexer.store.scan import (
     PointInTimeUnavailableError,
     iter_index_ids,
+    lookup_versions,
     merge_join_missing,
 )
+from indexer.sync.index_read import IndexRead, IndexReadError
+from indexer.sync.resync_spill import ResyncSpill
 
 pytestmark = pytest.mark.integration
 
@@ -132,3 +138,82 @@ def test_an_empty_index_yields_nothing(
     name = unique_name("empty")
     os_client.indices.create(index=name, body=INDEX_BODY)
     assert list(iter_index_ids(os_client, name)) == []
+
+
+def _versions(ids: list[str]) -> dict[str, int]:
+    return {job_id: 1_700_000_000_000 + n for n, job_id in enumerate(ids)}
+
+
+def test_lookup_versions_gives_updated_at_in_ms_of_the_ids_the_index_holds(
+    os_client: OpenSearch, big_index: tuple[str, list[str]]
+) -> None:
+    name, ids = big_index
+    asked = [*ids[::7], "not-in-the-index", *UNUSUAL_IDS]  # 2,900 ids: more than one search
+    expected = {i: v for i, v in _versions(ids).items() if i in set(asked)}
+    assert lookup_versions(os_client, name, asked) == expected
+    assert lookup_versions(os_client, name, []) == {}
+
+
+def test_the_index_read_spills_every_id_with_its_version_and_status(
+    os_client: OpenSearch, big_index: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    name, ids = big_index
+    spill = ResyncSpill(tmp_path / "spill.sqlite")
+    read = IndexRead(
+        os_client,
+        name,
+        spill,
+        progress=lambda label, total: Progress(label, total=total, enabled=False),
+        stop=threading.Event(),
+        page_size=3000,
+    )
+    read.start()
+    versions = _versions(ids)
+    # While it runs, and after: the same answer, from the spill or from the index.
+    assert read.known_versions([*ids[:1000], "absent"]) == {i: versions[i] for i in ids[:1000]}
+    assert read.finish() is True
+    assert spill.index_complete
+    assert spill.versions_of(ids) == versions
+    active = {job_id for n, job_id in enumerate(ids) if n % 10 != 0}
+    assert spill.index_count(active_only=True) == len(active)
+    feed = sorted(active)[10:]  # the feed lost ten active ids (and every expired one)
+    spill.add_feed_ids(feed)
+    assert spill.compute_missing() == 10
+    assert list(spill.missing_ids()) == sorted(active)[:10]
+
+
+def test_a_failed_index_read_refuses_to_reconcile(os_client: OpenSearch, tmp_path: Path) -> None:
+    spill = ResyncSpill(tmp_path / "spill.sqlite")
+    read = IndexRead(
+        os_client,
+        "no-such-index-here",
+        spill,
+        progress=lambda label, total: Progress(label, total=total, enabled=False),
+        stop=threading.Event(),
+    )
+    read.start()
+    with pytest.raises(IndexReadError, match="no-such-index-here"):
+        read.finish()
+    assert not spill.index_complete
+
+
+def test_a_stopped_index_read_leaves_the_spill_incomplete(
+    os_client: OpenSearch, big_index: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    name, _ids = big_index
+    spill = ResyncSpill(tmp_path / "spill.sqlite")
+    stop = threading.Event()
+    stop.set()
+    read = IndexRead(
+        os_client,
+        name,
+        spill,
+        progress=lambda label, total: Progress(label, total=total, enabled=False),
+        stop=stop,
+        page_size=3000,
+    )
+    read.start()
+    assert read.finish() is False
+    assert not spill.index_complete
+    with pytest.raises(RuntimeError, match="incomplete"):
+        spill.compute_missing()

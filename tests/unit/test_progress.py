@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from indexer.progress import Progress
+from indexer.progress import Heartbeat, Progress
 
 
 def test_the_line_shows_count_total_rate_and_eta(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,3 +40,19 @@ def test_elsewhere_it_logs_every_few_seconds(caplog: pytest.LogCaptureFixture) -
     assert len(lines) == 2  # the first advance, then nothing for an hour, then the closing line
     assert lines[-1].startswith("resync: 500 ")
     assert lines[-1].endswith("(done)")
+
+
+def test_a_heartbeat_says_how_long_uncountable_work_has_run(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = iter([0.0, 1.0, 6.0, 7.0, 12.5])
+    monkeypatch.setattr("indexer.progress.time.monotonic", lambda: next(clock))
+    heartbeat = Heartbeat("resync: anti-join", every=5.0)
+    with caplog.at_level(logging.INFO, logger="indexer.progress"):
+        for _ in range(4):
+            heartbeat.beat()
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "resync: anti-join: running for 0:00:06",
+        "resync: anti-join: running for 0:00:12",
+    ]

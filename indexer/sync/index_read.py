@@ -1,0 +1,163 @@
+"""The index side of a re-sync: one point-in-time pass over the index, in its own thread.
+
+The pass runs while the feed is being scanned, instead of before it (for the versions) and after
+it (for the missing ids). It spills ``(id, version, active)`` in the index's id order into the
+re-sync's spill file, which then serves two purposes:
+
+- the page writers ask ``known_versions(ids)`` to skip jobs the index already holds at the same
+  version. An id at or below the pass's high-water mark is decided by the spill (absent means
+  the index does not have it); an id above it is not read yet, so it is looked up in the index
+  directly (one search per page, by the keyword ``id``): the earlier the page, the more look-ups,
+  and none once the pass is complete;
+- the reconciliation anti-joins the spilled active ids with the spilled feed ids, on disk.
+
+The point in time is opened when the pass starts, before the re-sync writes anything of this
+run, so "active in the snapshot and absent from the feed" is exactly the set to expire: every
+document this run writes came from the feed. A pass that did not reach the end (stopped, failed)
+leaves the spill's index side incomplete, and the anti-join refuses to run on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from opensearchpy import OpenSearch
+
+from indexer.errors import ExitCode, SyncError
+from indexer.progress import Progress
+from indexer.store.scan import VERSION_FIELD, IndexedId, iter_index_ids, lookup_versions
+from indexer.sync.resync_spill import ResyncSpill
+
+log = logging.getLogger("indexer.sync")
+
+SPILL_BATCH = 5000  # rows per spill transaction (one PIT page)
+INDEXED_AT_FIELD = {"field": "indexed_at", "format": "epoch_millis"}
+
+
+class IndexReadError(SyncError):
+    """The index pass failed; the re-sync cannot reconcile (nothing was expired)."""
+
+    exit_code = ExitCode.OPENSEARCH_FAILED
+
+
+class IndexRead:
+    """Reads the index's ids once into ``spill`` from a background thread."""
+
+    def __init__(
+        self,
+        client: OpenSearch,
+        index: str,
+        spill: ResyncSpill,
+        *,
+        progress: Callable[[str, int | None], Progress],
+        stop: threading.Event,
+        page_size: int = SPILL_BATCH,
+    ) -> None:
+        self._client = client
+        self._index = index
+        self._spill = spill
+        self._progress = progress
+        self._stop = stop
+        self._page_size = page_size
+        self._high_water: str | None = None  # last id committed to the spill
+        self._complete = False
+        self._error: BaseException | None = None
+        self._closing = threading.Event()
+        self._not_written_since: int | None = None
+        self._thread = threading.Thread(target=self._run, name="index-read", daemon=True)
+        self.lookups = 0  # ids looked up in the index because the pass had not reached them
+
+    def start(self, *, not_written_since: int | None = None) -> None:
+        """Start the pass; ``active`` rows are documents with status active not written at or
+        after ``not_written_since`` (epoch ms): the ones a re-sync may expire."""
+        self._not_written_since = not_written_since
+        self._complete = self._spill.index_complete  # kept by a resumed scan's file
+        if self._complete:
+            log.info("resync: index read: already complete in the spill (resumed)")
+            return
+        self._spill.restart_index()
+        self._thread.start()
+
+    def known_versions(self, ids: list[str]) -> dict[str, int]:
+        """The index's version of those of ``ids`` it holds (spill first, index for the rest)."""
+        self._raise_if_failed()
+        complete, high = self._complete, self._high_water  # read before the spill is
+        found = self._spill.versions_of(ids)  # queried: ids up to ``high`` are committed there
+        if complete:
+            return found
+        ahead = [i for i in ids if i not in found and (high is None or i > high)]
+        if ahead:
+            self.lookups += len(ahead)
+            found.update(lookup_versions(self._client, self._index, ahead))
+        return found
+
+    def finish(self) -> bool:
+        """Wait for the pass; True when it reached the end. Raises its error if it failed."""
+        if self._thread.ident is not None:
+            self._thread.join()
+        self._raise_if_failed()
+        return self._complete
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise IndexReadError(
+                f"resync: the index read failed: {self._error}; nothing was expired"
+            ) from self._error
+
+    def close(self) -> None:
+        """Stop the pass (if it still runs) and wait for its thread."""
+        self._closing.set()
+        if self._thread.ident is not None:
+            self._thread.join()
+
+    def _stopping(self) -> bool:
+        return self._stop.is_set() or self._closing.is_set()
+
+    def _run(self) -> None:
+        try:
+            self._read()
+        except BaseException as error:  # re-raised in the flow's thread by finish()
+            self._error = error
+
+    def _read(self) -> None:
+        total = self._client.count(index=self._index)["count"]
+        progress = self._progress("resync: index read", total)
+        batch: list[tuple[str, int | None, bool]] = []
+        entries = iter_index_ids(
+            self._client,
+            self._index,
+            page_size=self._page_size,
+            fields=(VERSION_FIELD, "status", INDEXED_AT_FIELD),
+        )
+        try:
+            for entry in entries:
+                batch.append(self._row(entry))
+                if len(batch) >= self._page_size:
+                    if self._stopping():
+                        return
+                    self._commit(batch, progress)
+                    batch = []
+            self._commit(batch, progress)
+            self._spill.mark_index_complete()
+            self._complete = True
+        finally:
+            entries.close()
+            progress.close()
+
+    def _row(self, entry: IndexedId) -> tuple[str, int | None, bool]:
+        version, indexed_at = entry.updated_at, entry.indexed_at
+        active = entry.status == "active" and (
+            self._not_written_since is None
+            or indexed_at is None
+            or int(indexed_at) < self._not_written_since
+        )
+        return entry.id, int(version) if version else None, active
+
+    def _commit(self, batch: list[tuple[str, int | None, bool]], progress: Progress) -> None:
+        if not batch:
+            return
+        self._spill.add_index_entries(batch)
+        self._high_water = batch[-1][0]
+        progress.advance(len(batch))
