@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/pip install -q -e '.[dev,aws,bench]'
 	$(BIN)/python bench/json_choice.py
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/resync_bench.py
 
 # The indexer's CPU per job by stage (decode, transform, encode) in about 30 s, with a profile.
 profile: install
