@@ -1,8 +1,9 @@
 """Shared fixtures: a real OpenSearch node for integration tests.
 
-``opensearch_url`` uses ``OPENSEARCH_URL`` when it is set and answers; otherwise it starts the
-project's local node through ``scripts/opensearch-local start`` (idempotent) and uses the URL that
-the script prints as its last line.
+``opensearch_url`` uses ``OPENSEARCH_URL`` when it is set and answers (one URL, or a
+comma-separated list of a cluster's nodes); otherwise it starts the project's local node through
+``scripts/opensearch-local start`` (idempotent, the script's default version) and uses the URLs
+that the script prints as its last line. Tests never stop or restart the node they are given.
 """
 
 from __future__ import annotations
@@ -21,18 +22,26 @@ REPO = Path(__file__).resolve().parent.parent
 NODE_SCRIPT = REPO / "scripts" / "opensearch-local"
 
 
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/_cluster/health", timeout=3).ok
-    except requests.RequestException:
-        return False
+def node_urls(urls: str) -> list[str]:
+    """``"http://a:9200,http://b:9201"`` -> the node URLs, without trailing slashes."""
+    return [url.strip().rstrip("/") for url in urls.split(",") if url.strip()]
+
+
+def _answers(urls: str) -> bool:
+    for url in node_urls(urls):
+        try:
+            if requests.get(f"{url}/_cluster/health", timeout=3).ok:
+                return True
+        except requests.RequestException:
+            continue
+    return False
 
 
 @pytest.fixture(scope="session")
 def opensearch_url() -> str:
     url = os.environ.get("OPENSEARCH_URL")
     if url and _answers(url):
-        return url.rstrip("/")
+        return ",".join(node_urls(url))
     done = subprocess.run([str(NODE_SCRIPT), "start"], capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         pytest.fail(f"could not start the local OpenSearch node:\n{done.stderr}\n{done.stdout}")
@@ -41,7 +50,7 @@ def opensearch_url() -> str:
 
 @pytest.fixture(scope="session")
 def os_client(opensearch_url: str) -> OpenSearch:
-    return OpenSearch(hosts=[opensearch_url], timeout=60)
+    return OpenSearch(hosts=node_urls(opensearch_url), timeout=60)
 
 
 @pytest.fixture

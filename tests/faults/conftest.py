@@ -2,7 +2,8 @@
 that tests may SIGKILL, restart and start with tiny write queues, plus simulator environments.
 
 The node runs through ``scripts/opensearch-local`` with its own home (.cache/opensearch-faults)
-and port (9250), reusing the shared node's jars. It is started once per session and stopped at
+and port (9250), on the script's jar cache (the default OpenSearch version unless
+``OPENSEARCH_LOCAL_VERSION`` says otherwise). It is started once per session and stopped at
 the end; a test that needs other node settings asks ``fault_node.ensure(settings)``, which
 restarts the node only when its settings differ. Tests that need the tiny write queue run last,
 so the node restarts at most once for them.
@@ -31,7 +32,6 @@ REPO = Path(__file__).resolve().parents[2]
 NODE_SCRIPT = REPO / "scripts" / "opensearch-local"
 FAULT_PORT = 9250
 FAULT_HOME = REPO / ".cache" / "opensearch-faults"
-SHARED_LIB = REPO / ".cache" / "opensearch" / "lib"
 SETTINGS_FILE = FAULT_HOME / "fault-settings"
 # Small heap: the shared node runs beside it on a 2-core machine.
 FAULT_HEAP = "768m"
@@ -53,8 +53,9 @@ class FaultNode:
         env = dict(os.environ)
         env.update(
             OPENSEARCH_LOCAL_PORT=str(FAULT_PORT),
+            OPENSEARCH_LOCAL_TRANSPORT_PORT=str(FAULT_PORT + 100),
+            OPENSEARCH_LOCAL_NODES="1",
             OPENSEARCH_LOCAL_HOME=str(FAULT_HOME),
-            OPENSEARCH_LOCAL_LIB=str(SHARED_LIB),
             OPENSEARCH_LOCAL_SETTINGS=settings,
             OPENSEARCH_LOCAL_HEAP=FAULT_HEAP,
         )
@@ -156,20 +157,8 @@ class FaultNode:
         return OpenSearch(hosts=[self.url], timeout=60)
 
 
-def _provision_jars() -> None:
-    """The jars are shared with the default node: the default start provisions them."""
-    if (SHARED_LIB / ".complete").exists():
-        return
-    done = subprocess.run(
-        [str(NODE_SCRIPT), "start"], capture_output=True, text=True, timeout=900, check=False
-    )
-    if done.returncode != 0:
-        pytest.fail(f"could not provision the OpenSearch jars:\n{done.stderr}\n{done.stdout}")
-
-
 @pytest.fixture(scope="session")
 def fault_node() -> Iterator[FaultNode]:
-    _provision_jars()
     node = FaultNode()
     node.ensure("")
     yield node

@@ -8,18 +8,33 @@ from opensearchpy import OpenSearch, RequestError, helpers
 pytestmark = pytest.mark.integration
 
 
+# The standard modules later work needs; OpenSearch 3.0 renamed their plugin classes from
+# ``*Plugin`` to ``*ModulePlugin`` (the geo module already had the new name in 2.x).
+MODULES_2X = (
+    "org.opensearch.analysis.common.CommonAnalysisPlugin",
+    "org.opensearch.index.mapper.MapperExtrasPlugin",
+    "org.opensearch.geo.GeoModulePlugin",
+    "org.opensearch.index.reindex.ReindexPlugin",
+    "org.opensearch.painless.PainlessPlugin",
+    "org.opensearch.transport.Netty4Plugin",
+)
+MODULES_3X = (
+    "org.opensearch.analysis.common.CommonAnalysisModulePlugin",
+    "org.opensearch.index.mapper.MapperExtrasModulePlugin",
+    "org.opensearch.geo.GeoModulePlugin",
+    "org.opensearch.index.reindex.ReindexModulePlugin",
+    "org.opensearch.painless.PainlessModulePlugin",
+    "org.opensearch.transport.Netty4ModulePlugin",
+)
+
+
 def test_node_loads_the_modules_later_work_needs(os_client: OpenSearch) -> None:
+    major = int(os_client.info()["version"]["number"].split(".")[0])
+    expected = MODULES_3X if major >= 3 else MODULES_2X
     plugins = os_client.cat.plugins(format="json")
     components = {p["component"] for p in plugins}
-    for module in (
-        "org.opensearch.analysis.common.CommonAnalysisPlugin",
-        "org.opensearch.index.mapper.MapperExtrasPlugin",
-        "org.opensearch.geo.GeoModulePlugin",
-        "org.opensearch.index.reindex.ReindexPlugin",
-        "org.opensearch.painless.PainlessPlugin",
-        "org.opensearch.transport.Netty4Plugin",
-    ):
-        assert module in components
+    missing = [module for module in expected if module not in components]
+    assert not missing, f"OpenSearch {major}.x lacks {missing}; it has {sorted(components)}"
 
 
 def test_bulk_index_with_explicit_mapping_and_read_back(os_client: OpenSearch, unique_name) -> None:
