@@ -4,6 +4,12 @@ Transport choices: no HTTP compression (the CPU is better spent on JSON), a keep
 pool sized for a few bulks in flight, and no retry on timeout: a timed-out bulk may have been
 applied, and the bulk writer retries only the failed items itself.
 
+Clusters: the URL may be a comma-separated list of node URLs (same scheme and credentials). The
+client then spreads requests over the nodes round-robin; a node that refuses or drops a
+connection is marked dead and the request goes to the next one at once (up to one try per node,
+at least 3), and a dead node is tried again after a back-off. No sniffing: the addresses nodes
+publish are often not reachable from the client (containers, NAT, a load balancer in front).
+
 Security: an ``https`` URL turns TLS on, with certificate verification unless ``verify_certs`` is
 off (``--insecure``, logged as a warning); ``ca_certs`` names the CA bundle; ``client_cert`` and
 ``client_key`` present a client certificate; credentials are basic auth (``user:pass@`` in the URL
@@ -87,22 +93,19 @@ class ConnectionSettings:
     def from_url(cls, url: str, **options: Any) -> ConnectionSettings:
         """Split ``https://user:pass@host:9200`` into a clean URL and credentials.
 
-        Options (any field of this class) override what the URL says; ``None`` means "not
-        given".
+        ``url`` may list several nodes of one cluster, comma-separated (``url`` then holds the
+        clean URLs joined the same way; :attr:`urls` lists them). Options (any field of this
+        class) override what the URL says; ``None`` means "not given".
         """
-        parts = urlsplit(url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConnectionSettingsError(
-                f"OpenSearch URL {redact_url(url)!r} must look like http(s)://host:port"
-            )
-        netloc = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-        if ":" in parts.hostname:  # IPv6 literal
-            netloc = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
-        clean = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+        nodes = [_split_node_url(part) for part in url.split(",") if part.strip()]
+        if not nodes:
+            raise ConnectionSettingsError("the OpenSearch URL is empty: give http(s)://host:port")
+        _check_same_cluster_options(nodes)
+        credentials = next((node[1:] for node in nodes if node[1] is not None), (None, None))
         settings = cls(
-            url=clean,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
+            url=",".join(node[0] for node in nodes),
+            username=credentials[0],
+            password=credentials[1],
         )
         unknown = set(options) - {f.name for f in settings.__dataclass_fields__.values()}
         if unknown:
@@ -111,6 +114,11 @@ class ConnectionSettings:
         settings = replace(settings, **given)
         settings.check_consistency()
         return settings
+
+    @property
+    def urls(self) -> list[str]:
+        """The node URLs (one for a single node or a load balancer)."""
+        return self.url.split(",")
 
     @property
     def uses_tls(self) -> bool:
@@ -152,11 +160,13 @@ class ConnectionSettings:
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for :class:`opensearchpy.OpenSearch`."""
         options: dict[str, Any] = {
-            "hosts": [self.url],
+            "hosts": self.urls,
             "timeout": self.timeout,
             "http_compress": False,
             "retry_on_timeout": False,
             "pool_maxsize": self.pool_maxsize,
+            # A refused or dropped connection fails over to the next node: one try per node.
+            "max_retries": max(3, len(self.urls)),
         }
         if self.aws_sigv4:
             options["http_auth"] = aws_sigv4_auth(self.aws_region, self.aws_service)
@@ -194,6 +204,41 @@ class ConnectionSettings:
         return context
 
 
+def _split_node_url(url: str) -> tuple[str, str | None, str | None]:
+    """``https://user:pass@host:9200/`` -> (clean URL, user, password)."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
+        raise ConnectionSettingsError(
+            f"OpenSearch URL {redact_url(url.strip())!r} must look like http(s)://host:port "
+            "(several nodes: comma-separated, e.g. http://node1:9200,http://node2:9200)"
+        )
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6 literal
+    netloc = host if port is None else f"{host}:{port}"
+    clean = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    return clean, username, password
+
+
+def _check_same_cluster_options(nodes: list[tuple[str, str | None, str | None]]) -> None:
+    """The node URLs of one cluster share the scheme and the credentials."""
+    schemes = {urlsplit(node[0]).scheme for node in nodes}
+    if len(schemes) > 1:
+        raise ConnectionSettingsError(
+            "the OpenSearch node URLs mix http:// and https://: one cluster speaks one scheme"
+        )
+    credentials = {node[1:] for node in nodes if node[1] is not None}
+    if len(credentials) > 1:
+        raise ConnectionSettingsError(
+            "the OpenSearch node URLs carry different credentials: give user:password@ once, "
+            "or use OPENSEARCH_USER/OPENSEARCH_PASSWORD"
+        )
+
+
 def _no_password() -> str:
     raise ConnectionSettingsError("the client key is encrypted: decrypt it (openssl pkey -in ...)")
 
@@ -224,7 +269,9 @@ def aws_sigv4_auth(region: str | None, service: str = "es") -> Any:
 
 
 def redact_url(url: str) -> str:
-    """``url`` without the password of a ``user:password@`` part."""
+    """``url`` (one, or several comma-separated) without the password of ``user:password@``."""
+    if "," in url:
+        return ",".join(redact_url(part) for part in url.split(","))
     parts = urlsplit(url)
     if parts.password is None:
         return url
