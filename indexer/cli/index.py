@@ -11,7 +11,7 @@ from indexer.cli import main
 from indexer.cli.failures import or_exit
 from indexer.cli.options import opensearch_client, opensearch_connection_options
 from indexer.store.migrate import MigrationReport, migrate
-from indexer.store.schema import init_index
+from indexer.store.schema import ShardLayout, init_index
 from indexer.store.versions import Orphan, delete_orphans, migration_due, orphaned_versions
 
 MIGRATION_FIELDS = [f for f in MigrationReport.__dataclass_fields__ if f != "base"]
@@ -37,14 +37,30 @@ def _emit(summary: dict[str, Any], lines: list[str], as_json: bool) -> None:
 @main.command()
 @opensearch_connection_options
 @_base_option
+@click.option(
+    "--shards",
+    type=click.IntRange(1, 1024),
+    default=None,
+    help="Primary shards of the job index (default 1; fixed once the index exists).",
+)
+@click.option(
+    "--replicas",
+    type=click.IntRange(0, 16),
+    default=None,
+    help="Replicas of every index (default 0; on a cluster give 1+ to survive a node loss). "
+    "Applied to existing indices too.",
+)
 @_json_option
-def init(opensearch_url: str, base: str, as_json: bool) -> None:
+def init(
+    opensearch_url: str, base: str, shards: int | None, replicas: int | None, as_json: bool
+) -> None:
     """Create the index template, the first index, its aliases and the bookkeeping indices.
 
     Idempotent: a second run changes nothing and says so. When the live mapping differs from
     mappings/, says so and how to migrate (exit code 0: the layout is usable).
     """
-    report = or_exit(lambda: init_index(opensearch_client(opensearch_url), base))
+    layout = ShardLayout(shards, replicas)
+    report = or_exit(lambda: init_index(opensearch_client(opensearch_url), base, layout=layout))
     lines = list(report.actions)
     if not report.changed:
         lines.append(f"nothing to change: {base} is initialised (live index {report.live_index})")

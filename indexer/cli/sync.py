@@ -158,6 +158,12 @@ _OPTIONS: dict[str, Callable[[Any], Any]] = {
     "no-bulk-load": click.option(
         "--no-bulk-load", is_flag=True, help="Keep refresh and replicas during a backfill."
     ),
+    "bulk-load-drop-replicas": click.option(
+        "--bulk-load-drop-replicas",
+        is_flag=True,
+        help="backfill: also drop replicas to 0 during the load (faster on a cluster; a node "
+        "lost meanwhile loses the shards it held and fails the load).",
+    ),
     "create-index": click.option(
         "--create-index",
         is_flag=True,
@@ -174,7 +180,8 @@ _OPTIONS: dict[str, Callable[[Any], Any]] = {
 _FEED_SCAN = ["batch-size", "bulk-concurrency", "queue-mb"]
 # The options each flow command takes: only those that change what it does.
 FLOW_OPTIONS: dict[str, list[str]] = {
-    "backfill": [*_FEED_SCAN, "no-bulk-load", "create-index", "restart"],
+    "backfill": [*_FEED_SCAN, "no-bulk-load",
+        "bulk-load-drop-replicas", "create-index", "restart"],
     "sync": [
         *_FEED_SCAN,
         "overlap",
@@ -185,6 +192,7 @@ FLOW_OPTIONS: dict[str, list[str]] = {
         "force",
         "work-dir",
         "no-bulk-load",
+        "bulk-load-drop-replicas",
         "create-index",
     ],
     "expire": ["overlap", "expired-action", "retention-days", "create-index"],
@@ -207,6 +215,7 @@ FLOW_OPTIONS: dict[str, list[str]] = {
         "max-expire-fraction",
         "work-dir",
         "no-bulk-load",
+        "bulk-load-drop-replicas",
         "create-index",
     ],
 }
@@ -231,6 +240,8 @@ def build_settings(base: str, options: dict[str, Any]) -> flows.SyncSettings:
         settings.work_dir = options["work_dir"]
     if "no_bulk_load" in options:
         settings.bulk_load = not options["no_bulk_load"]
+    if "bulk_load_drop_replicas" in options:
+        settings.bulk_load_drop_replicas = options["bulk_load_drop_replicas"]
     return settings
 
 

@@ -158,12 +158,35 @@ def load_plain_mapping(name: str) -> MappingFile:
     return MappingFile(name, version, settings, mappings, _digest(raw))
 
 
-def template_body(names: IndexNames, jobs: MappingFile) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ShardLayout:
+    """Shards and replicas chosen at ``init`` (``None``: what mappings/ says, 1 and 0).
+
+    A deployment choice, not part of the schema: it is left out of the mapping digest, so a
+    cluster's layout never reads as drift. Bookkeeping indices take the replicas, never shards.
+    """
+
+    shards: int | None = None
+    replicas: int | None = None
+
+    def apply(self, body: dict[str, Any], *, shards: bool = True) -> dict[str, Any]:
+        """``body`` (a create-index body) with these shards (unless not ``shards``) and replicas."""
+        settings = body.setdefault("settings", {}).setdefault("index", {})
+        if shards and self.shards is not None:
+            settings["number_of_shards"] = self.shards
+        if self.replicas is not None:
+            settings["number_of_replicas"] = self.replicas
+        return body
+
+
+def template_body(
+    names: IndexNames, jobs: MappingFile, layout: ShardLayout | None = None
+) -> dict[str, Any]:
     raw = _read_json(JOBS_TEMPLATE_FILE)
     return {
         "index_patterns": [names.physical_pattern],
         "priority": raw.get("priority", 200),
         "version": jobs.version,
         "_meta": {**raw.get("_meta", {}), "digest": jobs.digest, "base": names.base},
-        "template": jobs.index_body(),
+        "template": (layout or ShardLayout()).apply(jobs.index_body()),
     }

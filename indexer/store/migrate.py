@@ -34,6 +34,7 @@ from indexer.store.schema import (
     enter_bulk_load,
     exit_bulk_load,
     free_physical_name,
+    live_layout,
     mapping_meta,
     physical_indices,
     write_target,
@@ -171,7 +172,8 @@ def _start_or_resume(
     if unfinished:  # a previous migrate created its target and stopped before moving any alias
         return old, unfinished, True
     new = free_physical_name(client, names, jobs.version, now)
-    client.indices.create(index=new, body=jobs.index_body())
+    # The new index keeps the live one's shards and replicas (chosen at init for the cluster).
+    client.indices.create(index=new, body=live_layout(client, old).apply(jobs.index_body()))
     return old, new, False
 
 

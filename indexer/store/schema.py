@@ -22,6 +22,7 @@ from indexer.store.layout import (
     MappingFile,
     NotInitialisedError,
     SchemaError,
+    ShardLayout,
     index_names,
     load_jobs_mapping,
     load_plain_mapping,
@@ -36,6 +37,7 @@ __all__ = [
     "MappingFile",
     "NotInitialisedError",
     "SchemaError",
+    "ShardLayout",
     "alias_targets",
     "ensure_initialised",
     "enter_bulk_load",
@@ -44,6 +46,7 @@ __all__ = [
     "index_names",
     "init_index",
     "is_initialised",
+    "live_layout",
     "live_physical_index",
     "load_jobs_mapping",
     "load_plain_mapping",
@@ -93,6 +96,12 @@ def _index_exists(client: OpenSearch, name: str) -> bool:
 def mapping_meta(client: OpenSearch, index: str) -> dict[str, Any]:
     found = client.indices.get_mapping(index=index)
     return dict(found[index]["mappings"].get("_meta") or {})
+
+
+def live_layout(client: OpenSearch, index: str) -> ShardLayout:
+    """The shards and replicas ``index`` has now."""
+    values = client.indices.get_settings(index=index)[index]["settings"]["index"]
+    return ShardLayout(int(values["number_of_shards"]), int(values["number_of_replicas"]))
 
 
 def live_physical_index(client: OpenSearch, base: str = "jobs") -> str:
@@ -157,14 +166,17 @@ def _check_alias_names_free(client: OpenSearch, names: IndexNames) -> None:
             )
 
 
-def _ensure_template(client: OpenSearch, names: IndexNames, jobs: MappingFile) -> InitReport:
+def _ensure_template(
+    client: OpenSearch, names: IndexNames, jobs: MappingFile, layout: ShardLayout
+) -> InitReport:
     report = InitReport(names.base)
     try:
         found = client.indices.get_index_template(name=names.template)["index_templates"]
     except NotFoundError:
         found = []
     if not found:
-        client.indices.put_index_template(name=names.template, body=template_body(names, jobs))
+        body = template_body(names, jobs, layout)
+        client.indices.put_index_template(name=names.template, body=body)
         report.actions.append(f"created index template {names.template} (v{jobs.version})")
         return report
     live = found[0]["index_template"]
@@ -179,10 +191,10 @@ def _ensure_template(client: OpenSearch, names: IndexNames, jobs: MappingFile) -
 
 
 def _create_first_index(
-    client: OpenSearch, names: IndexNames, jobs: MappingFile, now: datetime
+    client: OpenSearch, names: IndexNames, jobs: MappingFile, now: datetime, layout: ShardLayout
 ) -> str:
     physical = free_physical_name(client, names, jobs.version, now)
-    body = jobs.index_body()
+    body = layout.apply(jobs.index_body())
     # Index and aliases in one call: a crash cannot leave an index that no alias reaches.
     body["aliases"] = {
         names.read_alias: {"filter": read_alias_filter()},
@@ -222,11 +234,14 @@ def _ensure_read_aliases(client: OpenSearch, names: IndexNames, live: str, repor
         client.indices.update_aliases(body={"actions": actions})
 
 
-def _ensure_plain_index(client: OpenSearch, index: str, spec: MappingFile, report: InitReport):
+def _ensure_plain_index(
+    client: OpenSearch, index: str, spec: MappingFile, report: InitReport, layout: ShardLayout
+):
     if not _index_exists(client, index):
-        client.indices.create(index=index, body=spec.index_body())
+        client.indices.create(index=index, body=layout.apply(spec.index_body(), shards=False))
         report.actions.append(f"created index {index} (v{spec.version})")
         return
+    _ensure_replicas(client, index, layout, report)
     meta = mapping_meta(client, index)
     if meta.get("version") != spec.version or meta.get("digest") != spec.digest:
         report.drift.append(
@@ -236,12 +251,41 @@ def _ensure_plain_index(client: OpenSearch, index: str, spec: MappingFile, repor
         )
 
 
-def init_index(client: OpenSearch, base: str = "jobs", *, now: datetime | None = None):
-    """Create whatever is missing of the layout; report (never change) what differs."""
+def _ensure_replicas(
+    client: OpenSearch, index: str, layout: ShardLayout, report: InitReport, *, shards: bool = False
+) -> None:
+    """An existing index takes the replicas asked for (dynamic); its shard count cannot change."""
+    live = live_layout(client, index)
+    if layout.replicas is not None and live.replicas != layout.replicas:
+        client.indices.put_settings(
+            index=index, body={"index": {"number_of_replicas": layout.replicas}}
+        )
+        report.actions.append(f"set {index} replicas {live.replicas} -> {layout.replicas}")
+    if shards and layout.shards is not None and live.shards != layout.shards:
+        report.drift.append(
+            f"{index} has {live.shards} primary shard(s), --shards asks {layout.shards}: the "
+            "shard count is fixed when an index is created; init a new --index base with it"
+        )
+
+
+def init_index(
+    client: OpenSearch,
+    base: str = "jobs",
+    *,
+    now: datetime | None = None,
+    layout: ShardLayout | None = None,
+):
+    """Create whatever is missing of the layout; report (never change) what differs.
+
+    ``layout`` (``init --shards/--replicas``) shapes what is created; on what exists, replicas
+    are set when asked and a different shard count is reported.
+    """
     names = index_names(base)
     jobs = load_jobs_mapping()
+    layout = layout or ShardLayout()
+    created = False
     _check_alias_names_free(client, names)
-    report = _ensure_template(client, names, jobs)
+    report = _ensure_template(client, names, jobs, layout)
     live = write_target(client, names.write_alias)
     if live is None:
         orphans = alias_targets(client, names.all_alias) or alias_targets(client, names.read_alias)
@@ -256,9 +300,12 @@ def init_index(client: OpenSearch, base: str = "jobs", *, now: datetime | None =
             )
             report.actions.append(f"added alias {names.write_alias} -> {live}")
         else:
-            live = _create_first_index(client, names, jobs, now or datetime.now(UTC))
+            live = _create_first_index(client, names, jobs, now or datetime.now(UTC), layout)
             report.actions.append(f"created index {live} with aliases {', '.join(names.aliases)}")
+            created = True
     _ensure_read_aliases(client, names, live, report)
+    if not created:
+        _ensure_replicas(client, live, layout, report, shards=True)
     meta = mapping_meta(client, live)
     if meta.get("version") != jobs.version or meta.get("digest") != jobs.digest:
         report.drift.append(
@@ -271,7 +318,7 @@ def init_index(client: OpenSearch, base: str = "jobs", *, now: datetime | None =
         (names.runs, RUNS_FILE),
         (names.dead_letters, DEAD_LETTERS_FILE),
     ):
-        _ensure_plain_index(client, index, load_plain_mapping(file), report)
+        _ensure_plain_index(client, index, load_plain_mapping(file), report, layout)
     report.live_index = live
     return report
 
@@ -299,8 +346,13 @@ def _physical_of(client: OpenSearch, index: str) -> list[str]:
     return sorted(found)
 
 
-def enter_bulk_load(client: OpenSearch, index: str) -> None:
-    """No refresh and no replicas on ``index`` (or the indices behind an alias) during a load.
+def enter_bulk_load(client: OpenSearch, index: str, *, drop_replicas: bool = False) -> None:
+    """No refresh on ``index`` (or the indices behind an alias) during a load; no replicas
+    either when ``drop_replicas`` (``--bulk-load-drop-replicas``).
+
+    Dropping replicas trades safety for speed: until the load ends, every shard has one copy,
+    so losing a node loses the shards it held (the index goes red and the load fails). Without
+    it a cluster keeps its replicas and survives a node loss mid-load.
 
     The values to restore are recorded in the index's ``_meta`` first, so a crash in between is
     repaired by :func:`restore_after_crash`. Entering twice keeps the first recorded values.
@@ -315,9 +367,10 @@ def enter_bulk_load(client: OpenSearch, index: str) -> None:
                 "since": datetime.now(UTC).isoformat(timespec="seconds"),
             }
             client.indices.put_mapping(index=physical, body={"_meta": meta})
-        client.indices.put_settings(
-            index=physical, body={"index": {"refresh_interval": "-1", "number_of_replicas": 0}}
-        )
+        load_settings: dict[str, Any] = {"refresh_interval": "-1"}
+        if drop_replicas:
+            load_settings["number_of_replicas"] = 0
+        client.indices.put_settings(index=physical, body={"index": load_settings})
 
 
 def exit_bulk_load(client: OpenSearch, index: str) -> bool:

@@ -101,6 +101,8 @@ class SyncSettings:
     work_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "jobo-indexer")
     lock_ttl: timedelta = timedelta(minutes=5)
     bulk_load: bool = True
+    # Replicas stay during a bulk load unless asked: dropping them risks the load on a node loss.
+    bulk_load_drop_replicas: bool = False
     max_cursor_restarts: int = 3
     # An index nobody initialised is refused (a typo in --index must not start a paid backfill)
     # unless the caller asks for its creation.
@@ -620,7 +622,9 @@ def backfill_completed_at(svc: Services) -> str | None:
 def _backfill(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
     physical = schema.live_physical_index(svc.client, svc.names.base)
     if settings.bulk_load:
-        schema.enter_bulk_load(svc.client, physical)
+        schema.enter_bulk_load(
+            svc.client, physical, drop_replicas=settings.bulk_load_drop_replicas
+        )
     try:
         checkpoint = scan_feed(
             svc,
