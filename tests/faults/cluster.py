@@ -26,6 +26,24 @@ CLUSTER_NODES = 3
 CLUSTER_HOME = REPO / ".cache" / "opensearch-cluster"
 
 
+def node_script(command: list[str], env: dict[str, str], what: str) -> str:
+    """``scripts/opensearch-local COMMAND`` with ``env``; a failure fails the test, with output."""
+    done = subprocess.run(
+        [str(NODE_SCRIPT), *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(
+            f"scripts/opensearch-local {' '.join(command)} for {what} failed:\n"
+            f"{done.stderr}\n{done.stdout}"
+        )
+    return done.stdout
+
+
 class Cluster:
     """The 3-node cluster: every node's URL, and single-node kill/stop/start."""
 
@@ -47,20 +65,7 @@ class Cluster:
             "OPENSEARCH_LOCAL_SETTINGS": "",
         }
         env.pop("OPENSEARCH_LOCAL_HEAP", None)  # 512 MB each: the script's cluster default
-        done = subprocess.run(
-            [str(NODE_SCRIPT), *command],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if done.returncode != 0:
-            pytest.fail(
-                f"scripts/opensearch-local {' '.join(command)} (cluster) failed:\n"
-                f"{done.stderr}\n{done.stdout}"
-            )
-        return done.stdout
+        return node_script(list(command), env, "the cluster")
 
     def start(self) -> None:
         """Every node up (the missing ones started), green with all nodes."""

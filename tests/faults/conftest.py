@@ -26,6 +26,7 @@ import requests
 from opensearchpy import OpenSearch
 
 from indexer.simulator import RunningSimulator, start_simulator
+from tests.faults.cluster import node_script
 from tests.support.e2e import Indexer, Sim
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,20 +63,7 @@ class FaultNode:
         return env
 
     def _script(self, command: str, settings: str = "") -> str:
-        done = subprocess.run(
-            [str(NODE_SCRIPT), command],
-            env=self._env(settings),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if done.returncode != 0:
-            pytest.fail(
-                f"scripts/opensearch-local {command} for the fault node failed:\n"
-                f"{done.stderr}\n{done.stdout}"
-            )
-        return done.stdout
+        return node_script([command], self._env(settings), "the fault node")
 
     def answers(self) -> bool:
         try:
