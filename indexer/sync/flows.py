@@ -27,11 +27,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from opensearchpy import ConnectionError as OpenSearchConnectionLost
 from opensearchpy import OpenSearch
 
 from indexer.errors import (
     DeletionRefusedError,
     ErrorBudgetExceededError,
+    ExitCode,
     SyncError,
     exit_code_for,
 )
@@ -194,7 +196,18 @@ class _Checkpoint:
 
     def save(self) -> None:
         """Store the checkpoint (a 429 is retried by the state store)."""
-        self.versioned = self.state.save(self.key, self.doc, expected=self.versioned)
+        try:
+            self.versioned = self.state.save(self.key, self.doc, expected=self.versioned)
+        except OpenSearchConnectionLost as exc:
+            # Every node given was unreachable (the client already failed over): say so and
+            # how to go on, as the bulk writer does for the pages beside it.
+            raise SyncError(
+                f"could not store the {self.key} checkpoint: OpenSearch is unreachable "
+                f"({exc.__class__.__name__}: {exc.error}). Check that OpenSearch is up and "
+                "healthy (GET /_cluster/health), then re-run the same command: it resumes "
+                "from the last stored checkpoint and writes are idempotent.",
+                exit_code=ExitCode.OPENSEARCH_FAILED,
+            ) from exc
 
 
 class _WriterPool:

@@ -31,7 +31,8 @@ from tests.support.e2e import Indexer, Sim
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_SCRIPT = REPO / "scripts" / "opensearch-local"
-FAULT_PORT = 9250
+# 9250 unless JOBO_FAULT_PORT says otherwise (a second fault node on a shared machine).
+FAULT_PORT = int(os.environ.get("JOBO_FAULT_PORT", "9250"))
 FAULT_HOME = REPO / ".cache" / "opensearch-faults"
 SETTINGS_FILE = FAULT_HOME / "fault-settings"
 # Small heap: the shared node runs beside it on a 2-core machine.

@@ -60,7 +60,7 @@ def test_node_sigkilled_mid_backfill_fails_cleanly_and_the_next_run_resumes(
     failure = json.loads(out.strip().splitlines()[-1])
     assert failure["outcome"] == "failed"
     # The bulk writer's own message survives (not a bare ConnectionError from the clean-up).
-    assert "re-run the same command" in failure["error"], failure["error"]
+    assert "re-run the same command" in failure["error"], (failure["error"], err[-3000:])
     assert "OpenSearch is up" in failure["error"]
     env.node.start(env.node.settings or "")
     acknowledged = state.load("backfill").doc
