@@ -37,6 +37,7 @@ from tests.support.compose import (
     ordering_problems,
     our_services,
     parse_dockerfile,
+    script_default_version,
     version_problems,
     volume_problems,
 )
@@ -84,6 +85,11 @@ def test_every_volume_is_writable_by_the_image_user() -> None:
     assert volume_problems(load_compose(), image) == []
     assert image.user == "app"
     assert PurePosixPath("/work") in image.owned
+
+
+def test_image_tags_are_the_version_the_tests_run() -> None:
+    assert version_problems(load_compose(), script_default_version()) == []
+    assert compose_default_version() == script_default_version()
 
 
 def test_the_settings_the_commands_read_come_from_the_environment(shipped: tuple) -> None:
