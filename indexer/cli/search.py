@@ -26,7 +26,15 @@ from indexer.dashboards import (
     validate_saved_objects,
 )
 from indexer.errors import ExitCode, UsageError
-from indexer.search import SORT_ORDERS, GeoPoint, SearchPage, SearchQuery, search
+from indexer.search import (
+    SORT_ORDERS,
+    GeoPoint,
+    SearchPage,
+    SearchQuery,
+    build_search_body,
+    resolved,
+    search,
+)
 from indexer.search import suggest as suggest_titles
 from indexer.stats import collect_stats, render_stats
 from indexer.store.connection import redact_url
@@ -96,8 +104,17 @@ def _place_text(hit: dict[str, Any]) -> str:
     return text
 
 
+def _headline(page: SearchPage) -> str:
+    line = plural(page.total, "job")
+    if page.postings is not None and page.postings != page.total:
+        line += f" ({page.postings} postings; --show-duplicates lists every board's copy)"
+    if page.did_you_mean:
+        line += f"; did you mean: {page.did_you_mean!r}?"
+    return line
+
+
 def render_page(page: SearchPage) -> list[str]:
-    lines = [plural(page.total, "job")]
+    lines = [_headline(page)]
     for hit in page.hits:
         posted = (hit.get("date_posted") or hit.get("updated_at") or "")[:10]
         lines.append(
@@ -105,6 +122,9 @@ def render_page(page: SearchPage) -> list[str]:
             f"{fit(_place_text(hit), 30)}  {_salary_text(hit):>13}  "
             f"{hit.get('workplace_type') or '-':<7}  {posted}  {hit['id']}"
         )
+        if hit.get("other_sources"):
+            boards = ", ".join(other["source"] or "?" for other in hit["other_sources"])
+            lines.append(f"{'':<4}also on {hit.get('source') or '?'} and {boards}")
     for name, buckets in page.facets.items():
         if buckets:
             shown = ", ".join(f"{b.value} ({b.count})" for b in buckets[:8])
@@ -124,6 +144,9 @@ def render_page(page: SearchPage) -> list[str]:
 @click.option("--country", multiple=True, help="Country code as the feed gives it, e.g. DE.")
 @click.option("--city", multiple=True, help="City; with --country both must hold for one place.")
 @click.option("--company", multiple=True, help="Exact company name.")
+@click.option(
+    "--skill", "skills", multiple=True, help="A listed skill; repeat for all of them (any case)."
+)
 @click.option("--h1b", type=click.Choice(["yes", "no"]), default=None, help="Visa sponsorship.")
 @click.option("--clearance", type=click.Choice(["yes", "no"]), default=None)
 @click.option("--near-city", default=None, help="Search around this city (coordinates from index).")
@@ -135,6 +158,14 @@ def render_page(page: SearchPage) -> list[str]:
 @click.option("--sort", type=click.Choice(SORT_ORDERS), default="relevance", show_default=True)
 @click.option("--size", type=click.IntRange(1, 100), default=10, show_default=True)
 @click.option("--after", default=None, help="The next-page token a previous search printed.")
+@click.option(
+    "--show-duplicates",
+    is_flag=True,
+    help="Every board's copy of a posting (default: each posting once, other boards listed).",
+)
+@click.option(
+    "--show-query", is_flag=True, help="Print the OpenSearch request body (JSON); do not search."
+)
 @_json_option
 def search_command(
     text: str | None,
@@ -147,6 +178,7 @@ def search_command(
     country: tuple[str, ...],
     city: tuple[str, ...],
     company: tuple[str, ...],
+    skills: tuple[str, ...],
     h1b: str | None,
     clearance: str | None,
     near_city: str | None,
@@ -158,6 +190,8 @@ def search_command(
     sort: str,
     size: int,
     after: str | None,
+    show_duplicates: bool,
+    show_query: bool,
     as_json: bool,
 ) -> None:
     """Search active jobs: full text, filters, radius, salary overlap, facets, paging."""
@@ -170,6 +204,7 @@ def search_command(
         country=_split(country),
         city=_split(city),
         company=list(company),
+        skills=_split(skills),
         h1b_sponsor=_flag(h1b),
         clearance_required=_flag(clearance),
         near=_point(near),
@@ -181,9 +216,17 @@ def search_command(
         sort=sort,  # type: ignore[arg-type]
         size=size,
         search_after=after,
+        collapse=not show_duplicates,
     )
-    client = _client(opensearch_url)
     alias = _run(lambda: index_names(base)).read_alias
+    if show_query:
+        # Only a --near-city needs OpenSearch (its coordinates); the search itself is not sent.
+        if query.near_city:
+            query = _run(lambda: resolved(_client(opensearch_url), alias, query))
+        body = _run(lambda: build_search_body(query))
+        click.echo(json.dumps(body, ensure_ascii=False, indent=None if as_json else 2))
+        return
+    client = _client(opensearch_url)
     page = _run(lambda: search(client, alias, query))
     if as_json:
         click.echo(json.dumps(page.as_dict(), ensure_ascii=False))

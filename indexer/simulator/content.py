@@ -217,6 +217,74 @@ PARAGRAPHS: tuple[str, ...] = (
 )
 
 
+# Role families: which hard skills a job of each title asks for (the world draws a job's skills
+# from its family, so "python developer" and "react" find the jobs a seeker expects).
+FAMILY_SKILLS: dict[str, tuple[str, ...]] = {
+    "backend": ("Python", "Java", "Go", "Rust", "PostgreSQL", "SQL", "Kafka", "Kubernetes", "AWS",
+                "Linux", "Docker"),
+    "frontend": ("React", "TypeScript", "JavaScript", "CSS", "HTML", "Vue", "Node.js", "Figma"),
+    "fullstack": ("Python", "TypeScript", "JavaScript", "React", "Node.js", "PostgreSQL", "Java",
+                  "Go", "AWS", "Docker"),
+    "mobile": ("Swift", "Kotlin", "Java", "React Native", "iOS", "Android SDK", "Firebase"),
+    "data": ("Python", "SQL", "Spark", "Airflow", "dbt", "Kafka", "Tableau", "PostgreSQL",
+             "Snowflake", "Pandas"),
+    "ml": ("Python", "PyTorch", "TensorFlow", "Machine learning", "Spark", "SQL", "Kubernetes",
+           "Pandas", "NLP"),
+    "infra": ("Kubernetes", "Terraform", "AWS", "GCP", "Azure", "Linux", "Go", "Python",
+              "Prometheus", "Docker", "Ansible"),
+    "security": ("Linux", "Python", "AWS", "SIEM", "Penetration testing", "Threat modeling",
+                 "Networking"),
+    "qa": ("Selenium", "Python", "Java", "Test automation", "Cypress", "JavaScript", "Jira"),
+    "product": ("Jira", "SQL", "Roadmapping", "User research", "Figma", "A/B testing",
+                "Analytics"),
+    "design": ("Figma", "Prototyping", "User research", "Sketch", "Design systems",
+               "Adobe Creative Suite"),
+    "writing": ("Technical writing", "Markdown", "Git", "API documentation", "Confluence"),
+    "sales": ("Salesforce", "HubSpot", "CRM", "Cold calling", "Excel", "Pipeline management"),
+    "marketing": ("SEO", "Google Analytics", "HubSpot", "Copywriting", "Excel",
+                  "Content marketing"),
+    "finance": ("Excel", "Bookkeeping", "SAP", "Financial modeling", "QuickBooks", "GAAP"),
+    "people": ("Workday", "Recruiting", "Payroll", "Employee relations", "Excel", "LinkedIn"),
+    "health": ("Patient care", "Phlebotomy", "Medication administration", "EHR", "BLS",
+               "Triage"),
+    "logistics": ("Forklift operation", "Inventory management", "Route planning", "Pallet jack",
+                  "Shipping"),
+    "trades": ("AutoCAD", "CNC machining", "SolidWorks", "Electrical wiring", "Blueprint reading",
+               "MATLAB"),
+    "operations": ("Excel", "Scheduling", "Microsoft Office", "Bookkeeping", "Process improvement"),
+    "education": ("Lesson planning", "Classroom management", "Curriculum design"),
+    "hospitality": ("Food safety", "Espresso", "Customer service", "Knife skills", "Cash handling"),
+    "general": ("Excel", "Microsoft Office", "Project management", "Customer service"),
+}  # fmt: skip
+
+# normalized_title -> role family (titles without a normalised title are "general").
+TITLE_FAMILY: dict[str, str] = {
+    "software_engineer": "fullstack", "backend_engineer": "backend",
+    "frontend_developer": "frontend", "full_stack_developer": "fullstack",
+    "data_engineer": "data", "data_scientist": "ml", "data_analyst": "data",
+    "machine_learning_engineer": "ml", "site_reliability_engineer": "infra",
+    "devops_engineer": "infra", "security_analyst": "security", "product_manager": "product",
+    "product_designer": "design", "ux_researcher": "design", "engineering_manager": "backend",
+    "qa_engineer": "qa", "mobile_developer": "mobile", "android_developer": "mobile",
+    "solutions_architect": "infra", "technical_writer": "writing",
+    "account_executive": "sales", "sales_development_representative": "sales",
+    "customer_success_manager": "sales", "customer_service_representative": "sales",
+    "marketing_manager": "marketing", "content_strategist": "marketing",
+    "financial_analyst": "finance", "accountant": "finance", "hr_business_partner": "people",
+    "recruiter": "people", "registered_nurse": "health", "pharmacist": "health",
+    "warehouse_associate": "logistics", "delivery_driver": "logistics", "electrician": "trades",
+    "mechanical_engineer": "trades", "civil_engineer": "trades",
+    "mainframe_developer": "backend", "operations_manager": "operations",
+    "office_administrator": "operations", "teacher": "education", "barista": "hospitality",
+    "chef_de_partie": "hospitality",
+}  # fmt: skip
+
+
+def family_of(normalized_title: str | None) -> str:
+    """The role family of a normalised title (``general`` when unknown or missing)."""
+    return TITLE_FAMILY.get(normalized_title or "", "general")
+
+
 @cache
 def cities() -> tuple[dict[str, object], ...]:
     """The bundled table of real cities: city, region, ISO-2 country, latitude, longitude."""

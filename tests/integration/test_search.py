@@ -83,7 +83,9 @@ def test_every_hit_lies_within_the_radius_of_a_city_resolved_from_the_index(
     city, country = most_common_city(world_index)
     centre = resolve_near_city(os_client, alias, city, [country])
     radius_km = 400.0
-    query = SearchQuery(near_city=city, country=[country], radius=f"{radius_km:g}km", size=50)
+    query = SearchQuery(
+        collapse=False, near_city=city, country=[country], radius=f"{radius_km:g}km", size=50
+    )
     hits, total = all_pages(os_client, alias, query)
 
     def near(doc: Doc) -> bool:
@@ -118,13 +120,19 @@ def test_near_city_resolves_to_the_coordinates_the_jobs_carry(
         for loc in doc["locations"]
         if loc["city"] == city and loc["country"] == country and loc["point"]
     ]
-    assert abs(centre.lat - points[0]["lat"]) < 0.01
-    assert abs(centre.lon - points[0]["lon"]) < 0.01
+    # a name shared by two places of one country resolves to the region with more jobs
+    assert any(
+        abs(centre.lat - p["lat"]) < 0.01 and abs(centre.lon - p["lon"]) < 0.01 for p in points
+    )
 
 
 def test_an_unknown_city_is_a_clear_error(os_client: OpenSearch, world_index: WorldIndex) -> None:
     with pytest.raises(UnknownCityError, match="Atlantis"):
-        search(os_client, world_index.names.read_alias, SearchQuery(near_city="Atlantis"))
+        search(
+            os_client,
+            world_index.names.read_alias,
+            SearchQuery(collapse=False, near_city="Atlantis"),
+        )
 
 
 def test_distance_sort_orders_hits_by_their_nearest_location(
@@ -133,7 +141,9 @@ def test_distance_sort_orders_hits_by_their_nearest_location(
     city, country = most_common_city(world_index)
     alias = world_index.names.read_alias
     centre = resolve_near_city(os_client, alias, city, [country])
-    page = search(os_client, alias, SearchQuery(near=centre, radius="2000km", sort="distance"))
+    page = search(
+        os_client, alias, SearchQuery(collapse=False, near=centre, radius="2000km", sort="distance")
+    )
     distances = [hit["distance_km"] for hit in page.hits]
     assert distances == sorted(distances)
     for hit in page.hits:
@@ -170,7 +180,7 @@ def test_city_and_country_must_match_within_one_location(
         city, country = most_common_city(world_index)
     else:
         city, country = _split_city_country_pair(world_index)
-    query = SearchQuery(city=[city], country=[country], size=100)
+    query = SearchQuery(collapse=False, city=[city], country=[country], size=100)
     hits, total = all_pages(os_client, world_index.names.read_alias, query)
 
     def same_location(doc: Doc) -> bool:
@@ -206,7 +216,7 @@ def test_every_salary_overlaps_the_asked_range(
     os_client: OpenSearch, world_index: WorldIndex
 ) -> None:
     low, high = 80_000, 120_000
-    query = SearchQuery(salary_min=low, salary_max=high, size=100, sort="salary")
+    query = SearchQuery(collapse=False, salary_min=low, salary_max=high, size=100, sort="salary")
     hits, total = all_pages(os_client, world_index.names.read_alias, query)
 
     def overlaps(doc: Doc) -> bool:
@@ -243,7 +253,7 @@ def test_posted_within_counts_posting_date_or_creation_date(
     hits, total = all_pages(
         os_client,
         world_index.names.read_alias,
-        SearchQuery(posted_within_days=days, size=100, sort="recency"),
+        SearchQuery(collapse=False, posted_within_days=days, size=100, sort="recency"),
     )
     after = datetime.now(UTC) - timedelta(days=days)
     assert len(hits) == total
@@ -262,6 +272,7 @@ def test_keyword_and_boolean_filters_match_direct_counts(
     os_client: OpenSearch, world_index: WorldIndex
 ) -> None:
     query = SearchQuery(
+        collapse=False,
         workplace_type=["Remote"],  # any spelling: the fields are normalised
         experience_level=["senior", "lead"],
         h1b_sponsor=True,
@@ -289,6 +300,8 @@ def _query_for_bucket(base: SearchQuery, facet: str, value: str) -> SearchQuery:
         flag = value == "true"
         name = "h1b_sponsor" if facet == "is_h1b_sponsor" else "clearance_required"
         return replace(base, **{name: flag})
+    if facet == "skill":
+        return replace(base, skills=[value])
     return replace(base, **{facet: [value]})
 
 
@@ -296,7 +309,7 @@ def test_facet_counts_equal_direct_count_queries(
     os_client: OpenSearch, world_index: WorldIndex
 ) -> None:
     alias = world_index.names.read_alias
-    base = SearchQuery(text="engineer", workplace_type=["hybrid"], facet_size=5)
+    base = SearchQuery(collapse=False, text="engineer", workplace_type=["hybrid"], facet_size=5)
     page = search(os_client, alias, base)
     assert set(page.facets) == set(FACET_FIELDS)
     checked = 0
@@ -313,7 +326,9 @@ def test_location_facets_count_jobs_not_locations(
     os_client: OpenSearch, world_index: WorldIndex
 ) -> None:
     page = search(
-        os_client, world_index.names.read_alias, SearchQuery(facets=["country"], facet_size=3)
+        os_client,
+        world_index.names.read_alias,
+        SearchQuery(collapse=False, facets=["country"], facet_size=3),
     )
     for bucket in page.facets["country"]:
         jobs = matching(
@@ -330,7 +345,7 @@ def test_location_facets_count_jobs_not_locations(
 def test_search_after_walks_the_whole_active_set_without_gaps_or_repeats(
     os_client: OpenSearch, world_index: WorldIndex, sort: str
 ) -> None:
-    query = SearchQuery(sort=sort, size=100, facets=())  # type: ignore[arg-type]
+    query = SearchQuery(collapse=False, sort=sort, size=100, facets=())  # type: ignore[arg-type]
     hits, total = all_pages(os_client, world_index.names.read_alias, query)
     ids = [hit["id"] for hit in hits]
     assert len(ids) == len(set(ids)), "a job appeared on two pages"
@@ -342,7 +357,7 @@ def test_search_after_walks_the_whole_active_set_without_gaps_or_repeats(
 def test_text_search_pages_through_every_match(
     os_client: OpenSearch, world_index: WorldIndex
 ) -> None:
-    query = SearchQuery(text="data engineer", size=37)
+    query = SearchQuery(collapse=False, text="data engineer", size=37)
     hits, total = all_pages(os_client, world_index.names.read_alias, query)
     ids = [hit["id"] for hit in hits]
     assert len(ids) == len(set(ids)) == total > 37
@@ -351,6 +366,8 @@ def test_text_search_pages_through_every_match(
 
 
 def test_a_forged_token_is_a_clear_error() -> None:
+    with pytest.raises(SearchError, match=r"next-page token \(--after\)"):
+        build_search_body(SearchQuery(collapse=False, search_after="not-a-token!"))
     with pytest.raises(SearchError, match=r"next-page token \(--after\)"):
         build_search_body(SearchQuery(search_after="not-a-token!"))
 
@@ -365,7 +382,9 @@ def test_expired_jobs_never_match_even_by_their_exact_title(
     hits, _ = all_pages(
         os_client,
         world_index.names.read_alias,
-        SearchQuery(text=expired["title"], company=[expired["company"]["name"]], size=100),
+        SearchQuery(
+            collapse=False, text=expired["title"], company=[expired["company"]["name"]], size=100
+        ),
     )
     assert expired["id"] not in {hit["id"] for hit in hits}
 
@@ -374,23 +393,29 @@ def test_title_matches_rank_above_description_matches_and_are_highlighted(
     os_client: OpenSearch, world_index: WorldIndex
 ) -> None:
     page: SearchPage = search(
-        os_client, world_index.names.read_alias, SearchQuery(text="pharmacist", size=10)
+        os_client,
+        world_index.names.read_alias,
+        SearchQuery(collapse=False, text="pharmacist", size=10),
     )
     assert page.hits
     for hit in page.hits:
         assert "pharmacist" in hit["title"].lower()
         assert "<em>" in hit["highlight"]["title"][0].lower()
-    word = "customers"  # in the description paragraphs, never in a title
+    word = "garage"  # in the description paragraphs, never in a title, skill or responsibility
     assert any(word in doc["description"] for doc in world_index.active)
-    descriptions = search(os_client, world_index.names.read_alias, SearchQuery(text=word, size=5))
+    descriptions = search(
+        os_client, world_index.names.read_alias, SearchQuery(collapse=False, text=word, size=5)
+    )
     assert descriptions.hits
     for hit in descriptions.hits:
         fragments = " ".join(hit["highlight"]["description"]).lower()
-        assert "<em>customer" in fragments
+        assert "<em>garage" in fragments
 
 
 def test_accents_fold_in_full_text(os_client: OpenSearch, world_index: WorldIndex) -> None:
-    page = search(os_client, world_index.names.read_alias, SearchQuery(text="senor"))
+    page = search(
+        os_client, world_index.names.read_alias, SearchQuery(collapse=False, text="senor")
+    )
     assert page.total > 0
     assert all("señor" in hit["title"].lower() for hit in page.hits)
 
