@@ -534,3 +534,37 @@ def test_a_job_without_company_or_title_keys_to_its_own_id() -> None:
     job = full_job()
     job["company"] = None
     assert doc_of(job)["duplicate_key"] == f"id:{job['id']}"
+
+
+# --------------------------------------------------------------------------- one pass
+
+
+def test_document_and_version_is_to_document_and_version_of_in_one_pass() -> None:
+    from indexer.transform import document_and_version
+
+    job = full_job()
+    document, version = document_and_version(job, indexed_at=INDEXED_AT)
+    assert document == doc_of(job)
+    assert version == version_of(job)
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("2026-10-09T10:17:31.890Z", "2026-10-09T10:17:31.890Z"),  # kept as it is
+        ("2026-10-09 10:17:31.890Z", "2026-10-09T10:17:31.890Z"),  # same length, not stored form
+        ("2026-10-09T10:17:31.890z", "2026-10-09T10:17:31.890Z"),
+        ("2026-10-09T12:17:31.890+02:00", "2026-10-09T10:17:31.890Z"),
+    ],
+)
+def test_timestamps_in_or_out_of_the_stored_form_end_the_same(given: str, stored: str) -> None:
+    job = {**full_job(), "updated_at": given, "created_at": given}
+    doc = doc_of(job)
+    assert doc["updated_at"] == doc["created_at"] == stored
+    assert version_of(job) == epoch_millis(parse_timestamp(stored))
+
+
+def test_a_timestamp_shaped_like_the_stored_form_but_invalid_is_rejected() -> None:
+    with pytest.raises(InvalidJob, match="not an ISO 8601 timestamp") as caught:
+        doc_of({**full_job(), "date_posted": "2026-13-09T10:17:31.890Z"})
+    assert caught.value.field == "date_posted"
