@@ -93,7 +93,20 @@ _EXPIRE_SCRIPT = (
 )
 
 
+# The action line of an index operation, filled in without building its dict (what orjson would
+# write for {"index": {"_id": ..., "version": ..., "version_type": "external"}}).
+_INDEX_LINES = b'{"index":{"_id":%b,"version":%d,"version_type":"external"}}\n%b\n'
+
+
 def encode_op(op: IndexOp | ExpireOp | DeleteOp) -> Encoded:
+    if type(op) is IndexOp:  # the hot path: one formatting, one copy of the document's bytes
+        data = _INDEX_LINES % (orjson.dumps(op.id), op.version, orjson.dumps(op.document))
+        return Encoded(op, "index", data)
+    return _encode_other(op)
+
+
+def _encode_other(op: IndexOp | ExpireOp | DeleteOp) -> Encoded:
+    """Every operation through its action dict (the reference form of :func:`encode_op`)."""
     if isinstance(op, IndexOp):
         action = {"index": {"_id": op.id, "version": op.version, "version_type": "external"}}
         source: bytes | None = orjson.dumps(op.document)

@@ -14,7 +14,7 @@ from indexer.store.bulk import (
     IndexOp,
     classify_item,
 )
-from indexer.store.bulk_wire import chunk_encoded, describe_error, encode_op
+from indexer.store.bulk_wire import _encode_other, chunk_encoded, describe_error, encode_op
 
 # Items answered by the local node (see the module docstring): a two-shard index with one shard
 # unassigned (503), a strict mapping (400), external versions (409), updates and deletes.
@@ -79,6 +79,30 @@ def test_encoding_is_ndjson_with_external_version_and_scripted_expire() -> None:
     assert "ctx.op = 'noop'" in script["source"]  # an expired job keeps its first expired_at
     delete = encode_op(DeleteOp("a"))
     assert delete.data == b'{"delete":{"_id":"a"}}\n'
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        IndexOp(id="a-1", version=1_760_000_000_123, document={"id": "a-1", "title": "Dev"}),
+        IndexOp(
+            id='quote " back\\slash \u00e9 \U0001f600 \n',
+            version=0,
+            document={"id": "x", "nested": {"list": [1, 2.5, None, True]}, "text": "ü\u2028"},
+        ),
+        IndexOp(id="big", version=2**53, document={"description": "x" * 1_000_000}),
+    ],
+)
+def test_index_lines_are_byte_identical_to_the_action_dict_encoding(op: IndexOp) -> None:
+    fast, reference = encode_op(op), _encode_other(op)
+    assert fast.data == reference.data
+    assert fast.kind == reference.kind == "index"
+    action, source, end = fast.data.split(b"\n")
+    assert orjson.loads(action) == {
+        "index": {"_id": op.id, "version": op.version, "version_type": "external"}
+    }
+    assert orjson.loads(source) == op.document
+    assert end == b""
 
 
 def test_chunks_respect_count_and_bytes_and_a_big_document_goes_alone() -> None:
