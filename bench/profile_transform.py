@@ -1,11 +1,13 @@
 """The indexer's own CPU per job, stage by stage, in seconds instead of a 14-minute bench.
 
 Fetches the pages of a simulated feed once (raw bytes and headers, as the client receives them),
-stops the simulator, then runs the indexer's hot path over them in this one thread and measures
-CPU time (``time.process_time``), not wall time, per stage and per job:
+stops the simulator, then runs the indexer's hot path over them page by page in this one thread
+(one page alive at a time) and measures CPU time
+(``time.process_time``), not wall time, per stage and per job:
 
 - decode: a response body -> the feed page the flows get;
-- skip known: the resync's "same version as the index" filter, with every job known;
+- skip known: the resync's "same version as the index" filter, with every job known (the
+  versions it compares with are read from the page first, outside the timing);
 - transform: jobs -> bulk operations (documents with their versions, dead letters);
 - encode: operations -> the NDJSON bytes of the ``_bulk`` bodies.
 
@@ -21,7 +23,6 @@ import argparse
 import contextlib
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,7 +32,8 @@ from requests.structures import CaseInsensitiveDict
 
 from indexer.jobo import FeedPage, JoboClient
 from indexer.simulator import start_simulator
-from indexer.store.bulk import DeadLetter, _encode, chunk_encoded
+from indexer.store.bulk_wire import chunk_encoded, encode_op
+from indexer.store.operations import DeadLetter
 from indexer.sync.flows import _drop_known, _job_id, page_operations
 from indexer.timestamps import utcnow
 from indexer.transform import InvalidJob, version_of
@@ -60,7 +62,7 @@ class HotPath:
         return page_operations(page.jobs, indexed_at)
 
     def encode(self, ops: list[Any]) -> list[bytes]:
-        encoded = (_encode(op) for op in ops if not isinstance(op, DeadLetter))
+        encoded = (encode_op(op) for op in ops if not isinstance(op, DeadLetter))
         return [
             b"".join(item.data for item in chunk)
             for chunk in chunk_encoded(encoded, max_docs=500, max_bytes=5 * 1024 * 1024)
@@ -93,39 +95,38 @@ def fetch_pages(jobs: int, batch_size: int) -> list[tuple[bytes, dict[str, str]]
                 return pages
 
 
-def cpu_of(func: Callable[[], Any], repeat: int) -> float:
-    """Median CPU seconds of ``func`` over ``repeat`` runs."""
-    runs = []
-    for _ in range(repeat):
-        started = time.process_time()
-        func()
-        runs.append(time.process_time() - started)
-    return statistics.median(runs)
-
-
-def stages(hot: HotPath, raw: list[tuple[bytes, dict[str, str]]]) -> dict[str, Callable[[], Any]]:
-    decoded = [hot.decode(body, headers) for body, headers in raw]
+def cpu_by_stage(hot: HotPath, raw: list[tuple[bytes, dict[str, str]]]) -> dict[str, float]:
+    """CPU seconds of each stage over the feed, page by page as the pipeline runs them (one page
+    alive at a time)."""
+    spent = dict.fromkeys(("decode", "skip known", "transform", "encode"), 0.0)
     indexed_at = utcnow()
-    operations = [hot.transform(page, indexed_at) for page in decoded]
-    known = {ident: version for page in decoded for ident, version in hot.versions(page)}
-
-    def decode() -> None:
+    clock = time.process_time
+    with contextlib.nullcontext():  # the pipeline's GC setting, once it has one
         for body, headers in raw:
-            hot.decode(body, headers)
-
-    def skip_known() -> None:
-        for page in decoded:
+            started = clock()
+            page = hot.decode(body, headers)
+            decoded = clock()
+            known = dict(hot.versions(page))  # the index's side of the lookup: not timed
+            looked_up = clock()
             hot.skip_known(page, known)
-
-    def transform() -> None:
-        for page in decoded:
-            hot.transform(page, indexed_at)
-
-    def encode() -> None:
-        for ops in operations:
+            skipped = clock()
+            ops = hot.transform(page, indexed_at)
+            transformed = clock()
             hot.encode(ops)
+            encoded = clock()
+            spent["decode"] += decoded - started
+            spent["skip known"] += skipped - looked_up
+            spent["transform"] += transformed - skipped
+            spent["encode"] += encoded - transformed
+            del page, ops
+    return spent
 
-    return {"decode": decode, "skip known": skip_known, "transform": transform, "encode": encode}
+
+def median_by_stage(
+    hot: HotPath, raw: list[tuple[bytes, dict[str, str]]], repeat: int
+) -> dict[str, float]:
+    runs = [cpu_by_stage(hot, raw) for _ in range(repeat)]
+    return {name: statistics.median(run[name] for run in runs) for name in runs[0]}
 
 
 def profile(hot: HotPath, raw: list[tuple[bytes, dict[str, str]]]) -> None:
@@ -166,8 +167,7 @@ def main() -> None:
         f"{args.repeat}, process_time):"
     )
     total = 0.0
-    for name, func in stages(hot, raw).items():
-        seconds = cpu_of(func, args.repeat)
+    for name, seconds in median_by_stage(hot, raw, args.repeat).items():
         per_job_ms = seconds * 1000 / jobs
         if name != "skip known":
             total += per_job_ms
