@@ -71,7 +71,7 @@ from indexer.sync.pipeline import Pipeline
 from indexer.sync.seen import SeenIds
 from indexer.sync.spill import check_resync_spill, open_spill, spill_path
 from indexer.timestamps import epoch_millis, format_timestamp, parse_timestamp, utcnow
-from indexer.transform import InvalidJob, to_document, version_of
+from indexer.transform import InvalidJob, document_and_version, version_of
 
 log = logging.getLogger("indexer.sync")
 
@@ -270,10 +270,8 @@ def page_operations(jobs: list[dict[str, Any]], indexed_at: datetime) -> list[In
     ops: list[IndexOp | DeadLetter] = []
     for job in jobs:
         try:
-            document = to_document(job, indexed_at=indexed_at)
-            ops.append(
-                IndexOp(id=document["id"], version=version_of(job), document=document, raw=job)
-            )
+            document, version = document_and_version(job, indexed_at=indexed_at)
+            ops.append(IndexOp(id=document["id"], version=version, document=document, raw=job))
         except InvalidJob as exc:
             ops.append(
                 DeadLetter(
