@@ -125,3 +125,19 @@ def test_byte_bounded_queue_admits_an_oversized_item_when_empty() -> None:
     never = threading.Event()
     assert queue.put("big", 50, never)
     assert queue.get() == "big"
+
+
+def test_collect_rarely_raises_the_gc_threshold_and_restores_it_when_the_last_scan_ends() -> None:
+    import gc
+
+    from indexer.sync.pipeline import GC_THRESHOLD, collect_rarely
+
+    before = gc.get_threshold()
+    with collect_rarely():
+        assert gc.get_threshold()[0] == GC_THRESHOLD
+        with collect_rarely():  # a nested or concurrent scan shares the setting
+            assert gc.get_threshold()[0] == GC_THRESHOLD
+        assert gc.get_threshold()[0] == GC_THRESHOLD
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
