@@ -2,7 +2,7 @@
 
 Fetches the pages of a simulated feed once (raw bytes and headers, as the client receives them),
 stops the simulator, then runs the indexer's hot path over them page by page in this one thread
-(one page alive at a time) and measures CPU time
+(one page alive at a time, under the pipeline's garbage-collector setting) and measures CPU time
 (``time.process_time``), not wall time, per stage and per job:
 
 - decode: a response body -> the feed page the flows get;
@@ -35,6 +35,7 @@ from indexer.simulator import start_simulator
 from indexer.store.bulk_wire import chunk_encoded, encode_op
 from indexer.store.operations import DeadLetter
 from indexer.sync.flows import _drop_known, _job_id, page_operations
+from indexer.sync.pipeline import collect_rarely
 from indexer.timestamps import utcnow
 from indexer.transform import InvalidJob, version_of
 
@@ -97,11 +98,11 @@ def fetch_pages(jobs: int, batch_size: int) -> list[tuple[bytes, dict[str, str]]
 
 def cpu_by_stage(hot: HotPath, raw: list[tuple[bytes, dict[str, str]]]) -> dict[str, float]:
     """CPU seconds of each stage over the feed, page by page as the pipeline runs them (one page
-    alive at a time)."""
+    alive at a time, the pipeline's garbage-collector setting)."""
     spent = dict.fromkeys(("decode", "skip known", "transform", "encode"), 0.0)
     indexed_at = utcnow()
     clock = time.process_time
-    with contextlib.nullcontext():  # the pipeline's GC setting, once it has one
+    with collect_rarely():
         for body, headers in raw:
             started = clock()
             page = hot.decode(body, headers)
