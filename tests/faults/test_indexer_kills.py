@@ -29,7 +29,7 @@ def test_indexer_killed_twenty_times_mid_sync_and_resync_ends_exact(
     fault_env: Callable[..., FaultEnv],
 ) -> None:
     rng = random.Random(20)
-    env = fault_env(jobs=800, latency_ms=80)
+    env = fault_env(jobs=800, latency_ms=250)
     killed_mid_run = 0
     finished_before_kill = 0
     for _round in range(KILLS):
