@@ -15,6 +15,7 @@ The tree (exit code in brackets; a subclass inherits its parent's code unless it
     │   ├── DashboardsError [2]              (dashboards)
     │   └── FaultSpecError [2]               (simulator.faults)
     ├── SyncError [per instance]             a flow failed; the message says what to do
+    │   ├── CreditsShortError [4]            (sync.credits) a full scan the wallet cannot pay
     │   ├── DeletionRefusedError [8]         incomplete evidence or too large an expiry
     │   ├── ErrorBudgetExceededError [7]     OpenSearch refused too many documents
     │   ├── LockLostError [1]                (store.state) the lease was taken over
@@ -55,12 +56,14 @@ class ExitCode(IntEnum):
     OPENSEARCH_FAILED = 6  # OpenSearch unreachable, blocked or rejecting writes: state did not move
     ERROR_BUDGET = 7  # too many documents failed (see the dead letters): no deletion was made
     DELETION_REFUSED = 8  # incomplete evidence or too large an expiry: nothing was expired
+    CREDIT_CAP = 9  # stopped before a page --max-credits could not pay for; next run resumes
 
 
 class IndexerError(Exception):
     """The root of every exception of the library; ``exit_code`` says how a command ends."""
 
     exit_code: ExitCode = ExitCode.FAILED
+    outcome: str = "failed"  # the run record's outcome
 
 
 class UsageError(IndexerError):

@@ -21,6 +21,9 @@ Series (every name starts with ``jobo_indexer_``):
   fetch and sweep both succeeded) and ``lag_seconds`` (now minus that watermark, computed at each
   scrape): the age of the newest data the index is guaranteed to hold.
 - ``credits_balance``: the wallet balance the feed last reported (absent on a subscription).
+- ``last_run_credits_spent{kind}``: what the last run of each kind spent (its probe page
+  included), and ``next_full_scan_credits``: the estimated cost of the next backfill or resync
+  (0 on a subscription; absent until a run has an estimate).
 
 The textfile keeps counters across cron runs: :meth:`Metrics.load_textfile` reads the previous
 file back before a run adds to it, so ``rate()`` works on a file rewritten by every run.
@@ -104,7 +107,11 @@ FAMILIES: tuple[Family, ...] = (
     Family("retries_total", "counter", "Retries against the Jobo API and OpenSearch."),
     Family("cursor_restarts_total", "counter", "Scans restarted after a refused cursor."),
     Family("credits_spent_total", "counter", "Jobo credits deducted."),
-    Family("runs_total", "counter", "Runs per flow kind and outcome (success, stopped, failed)."),
+    Family(
+        "runs_total",
+        "counter",
+        "Runs per flow kind and outcome (success, stopped, capped, refused, failed).",
+    ),
     Family("run_duration_seconds", "summary", "Wall-clock duration of runs."),
     Family("last_run_duration_seconds", "gauge", "Duration of the last run of each kind."),
     Family("last_run_timestamp_seconds", "gauge", "When the last run of each kind ended."),
@@ -117,6 +124,8 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family("lag_seconds", "gauge", "Seconds between now and the watermark (computed at scrape)."),
     Family("credits_balance", "gauge", "Jobo wallet balance as last reported by the feed."),
+    Family("last_run_credits_spent", "gauge", "Jobo credits the last run of each kind spent."),
+    Family("next_full_scan_credits", "gauge", "Estimated Jobo credits of the next full feed scan."),
 )
 _BY_SAMPLE = {sample: family for family in FAMILIES for sample in family.sample_names()}
 _COMPUTED = {PREFIX + "lag_seconds"}  # derived at render time, never stored or loaded
@@ -145,6 +154,10 @@ def _format_sample(name: str, labels: Labels, value: float) -> str:
         inner = ",".join(f'{key}="{_escape(val)}"' for key, val in labels)
         return f"{name}{{{inner}}} {_format_value(value)}"
     return f"{name} {_format_value(value)}"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _unix(text: str | None) -> float | None:
@@ -203,8 +216,12 @@ class Metrics:
         elif outcome == "failed":
             self.set(PREFIX + "last_failure_timestamp_seconds", now, per_kind)
         balance = data.get("credits_balance")
-        if isinstance(balance, int | float) and not isinstance(balance, bool):
+        if _is_number(balance):
             self.set(PREFIX + "credits_balance", float(balance))
+        if _is_number(data.get("credits_spent")):
+            self.set(PREFIX + "last_run_credits_spent", float(data["credits_spent"]), per_kind)
+        if _is_number(data.get("next_full_scan_credits")):
+            self.set(PREFIX + "next_full_scan_credits", float(data["next_full_scan_credits"]))
         moment = _unix(watermark)
         if moment is not None:
             self.set(PREFIX + "watermark_timestamp_seconds", moment)

@@ -41,11 +41,12 @@ def failure_summary(kind: str | None, error: BaseException) -> dict[str, object]
     from indexer.cli import FLOW_COMMANDS
 
     message, code = failure_message(error), int(exit_code_for(error))
+    outcome = str(getattr(error, "outcome", "failed"))  # "refused": a scan not paid for
     if kind in FLOW_COMMANDS:
         from indexer.cli.sync import failed_run_data
 
-        return failed_run_data(kind, message, code)
-    return {"kind": kind, "outcome": "failed", "error": message, "exit_code": code}
+        return failed_run_data(kind, message, code, outcome)
+    return {"kind": kind, "outcome": outcome, "error": message, "exit_code": code}
 
 
 def fail(error: BaseException, *, kind: str | None = None, as_json: bool | None = None) -> NoReturn:

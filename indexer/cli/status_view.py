@@ -63,15 +63,29 @@ def run_line(run: dict[str, Any]) -> str:
         f"  {run['started_at'] or '?'}  {run['kind'] or '?':<8}  {outcome}{duration}: "
         f"{counts['fetched']} fetched, {counts['indexed']} indexed, {counts['unchanged']} "
         f"unchanged, {counts['expired'] + counts['deleted']} expired, "
-        f"{counts['dead_lettered']} dead-lettered"
+        f"{counts['dead_lettered']} dead-lettered, {counts.get('credits_spent', 0):g} credits"
     )
-    if run["outcome"] in ("failed", "interrupted") and run.get("reason"):
+    if run["outcome"] in ("failed", "refused", "capped", "interrupted") and run.get("reason"):
         line += f"; reason: {run['reason']}"
     return line
 
 
+def credits_line(credits: dict[str, Any]) -> str:
+    scan = credits["next_full_scan"]
+    if credits.get("subscription"):
+        plan = "Feed subscription (pages are free)"
+    elif credits.get("balance") is not None:
+        plan = f"balance {credits['balance']:,g} (at {credits.get('balance_at')})"
+    else:
+        plan = "balance not reported (no paid page seen yet)"
+    if scan["credits"] is None:
+        cost = "unknown"
+    else:
+        cost = f"~{scan['credits']:,g} credits ({scan['jobs']} jobs, from the {scan['source']})"
+    return f"credits: {plan}; next full scan: {cost}"
+
+
 def render_status(data: dict[str, Any], now: datetime | None = None) -> list[str]:
-    balance = data["credits_balance"]
     lines = [
         f"index {data['index']}: {_number(data['active'], 'active job')}, "
         f"{_number(data['expired'], 'expired job')}, "
@@ -81,12 +95,7 @@ def render_status(data: dict[str, Any], now: datetime | None = None) -> list[str
         f"backfill: {_scan_text(data['backfill'], data['backfill_completed_at'])}",
         f"last resync: {ago(data['last_resync_at'], now)}",
         f"lock: {lock_text(data['lock'], now)}",
-        "credits balance: "
-        + (
-            "not reported (a subscription, or no paid page yet)"
-            if balance is None
-            else f"{balance:,}"
-        ),
+        credits_line(data["credits"]),
     ]
     runs = data["last_runs"]
     lines.append(f"last {plural(len(runs), 'run')}:" if runs else "last runs: none yet")

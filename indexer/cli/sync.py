@@ -31,7 +31,7 @@ from indexer.cli.params import Duration
 from indexer.cli.status_view import render_status
 from indexer.cli.text import plural
 from indexer.durations import format_duration
-from indexer.errors import SyncError, exit_code_for
+from indexer.errors import ExitCode, SyncError, exit_code_for
 from indexer.jobo import (
     JoboClient,
     RetryPolicy,
@@ -46,6 +46,8 @@ from indexer.sync.locks import describe_holder, force_unlock
 from indexer.sync.status import status as status_data
 
 log = logging.getLogger("indexer.cli")
+# The outcomes of a run that ended with an error (its message is the ``error`` of --json).
+FAILED_OUTCOMES = ("failed", "refused")
 
 metrics_file_option = click.option(
     "--metrics-file",
@@ -176,12 +178,33 @@ _OPTIONS: dict[str, Callable[[Any], Any]] = {
         help="Start the scan over from the first page, although one completed (or another "
         "--work-dir holds the spill of the one in progress).",
     ),
+    "max-credits": click.option(
+        "--max-credits",
+        type=click.FloatRange(min=0),
+        envvar="JOBO_INDEXER_MAX_CREDITS",
+        default=None,
+        help="Most Jobo credits one run may spend: it stops before a page that could exceed it "
+        f"(a page costs up to --batch-size x 0.5), keeps its checkpoint and exits "
+        f"{int(ExitCode.CREDIT_CAP)}. Default: no cap.",
+    ),
+    "allow-partial": click.option(
+        "--allow-partial",
+        is_flag=True,
+        help="Start a backfill the wallet cannot pay for in full: it runs until the credits "
+        "run out and resumes from its checkpoint after a top-up.",
+    ),
 }
-_FEED_SCAN = ["batch-size", "bulk-concurrency", "queue-mb"]
+_FEED_SCAN = ["batch-size", "bulk-concurrency", "queue-mb", "max-credits"]
 # The options each flow command takes: only those that change what it does.
 FLOW_OPTIONS: dict[str, list[str]] = {
-    "backfill": [*_FEED_SCAN, "no-bulk-load",
-        "bulk-load-drop-replicas", "create-index", "restart"],
+    "backfill": [
+        *_FEED_SCAN,
+        "allow-partial",
+        "no-bulk-load",
+        "bulk-load-drop-replicas",
+        "create-index",
+        "restart",
+    ],
     "sync": [
         *_FEED_SCAN,
         "overlap",
@@ -191,6 +214,7 @@ FLOW_OPTIONS: dict[str, list[str]] = {
         "max-expire-fraction",  # a sync whose last sweep is too old runs a resync
         "force",
         "work-dir",
+        "allow-partial",  # the backfill it runs when none completed
         "no-bulk-load",
         "bulk-load-drop-replicas",
         "create-index",
@@ -214,6 +238,7 @@ FLOW_OPTIONS: dict[str, list[str]] = {
         "retention-days",
         "max-expire-fraction",
         "work-dir",
+        "allow-partial",  # the backfill it runs when none completed
         "no-bulk-load",
         "bulk-load-drop-replicas",
         "create-index",
@@ -242,6 +267,10 @@ def build_settings(base: str, options: dict[str, Any]) -> flows.SyncSettings:
         settings.bulk_load = not options["no_bulk_load"]
     if "bulk_load_drop_replicas" in options:
         settings.bulk_load_drop_replicas = options["bulk_load_drop_replicas"]
+    if "max_credits" in options:
+        settings.max_credits = options["max_credits"]
+    if "allow_partial" in options:
+        settings.allow_partial = options["allow_partial"]
     return settings
 
 
@@ -336,11 +365,14 @@ def run_flow(
     if textfile is not None:
         publish_run(metrics, data, state=services.state, textfile=textfile)
     report(data, ctx_params["as_json"], summary_text(summary))
+    if summary.exit_code:  # a run that ended cleanly short of its work: capped (9)
+        sys.exit(summary.exit_code)
 
 
 def summary_data(summary: flows.RunSummary) -> dict[str, Any]:
     """The one shape of a flow's ``--json``: the run summary, plus ``error`` (null on success)."""
-    return {**summary.to_dict(), "error": summary.message if summary.outcome == "failed" else None}
+    failed = summary.outcome in FAILED_OUTCOMES
+    return {**summary.to_dict(), "error": summary.message if failed else None}
 
 
 def flow_failure_data(kind: str, exc: BaseException) -> dict[str, Any]:
@@ -350,17 +382,19 @@ def flow_failure_data(kind: str, exc: BaseException) -> dict[str, Any]:
     code = int(exit_code_for(exc))
     summary: flows.RunSummary | None = getattr(exc, "run_summary", None)
     if summary is None:
-        return failed_run_data(kind, message, code)
+        return failed_run_data(kind, message, code, str(getattr(exc, "outcome", "failed")))
     # The error the run ended with, as the command sees it: a clean-up failure met on the way
     # out (OpenSearch gone) must not replace the first, clearer one.
     summary.message, summary.exit_code = message, code
     return summary_data(summary)
 
 
-def failed_run_data(kind: str, message: str, exit_code: int) -> dict[str, Any]:
+def failed_run_data(
+    kind: str, message: str, exit_code: int, outcome: str = "failed"
+) -> dict[str, Any]:
     """A flow that failed before it ran (a usage error, OpenSearch unreachable), in the shape
-    of its summary."""
-    summary = flows.RunSummary(kind=kind, outcome="failed", message=message, exit_code=exit_code)
+    of its summary; ``outcome`` is "refused" for a full scan the wallet cannot pay for."""
+    summary = flows.RunSummary(kind=kind, outcome=outcome, message=message, exit_code=exit_code)
     return summary_data(summary)
 
 
@@ -521,7 +555,8 @@ def run(**params: Any) -> None:
                 try:
                     if flows.resync_due(services, resync_every):
                         flow = flows.resync
-                    summary = flow(services, settings)
+                    resync_now = flow is flows.resync
+                    summary = flows.scheduled(services, settings, resync_now=resync_now)
                     data, text = summary_data(summary), summary_text(summary)
                 except Exception as exc:
                     data = flow_failure_data(flow.__name__, exc)

@@ -66,6 +66,14 @@ from indexer.store.state import (
     Versioned,
     force_unlock,
 )
+from indexer.sync.credits import (
+    CreditMeter,
+    CreditsShortError,
+    check_full_scan,
+    credits_text,
+    may_fetch,
+    next_full_scan,
+)
 from indexer.sync.locks import process_state
 from indexer.sync.pipeline import Pipeline
 from indexer.sync.seen import SeenIds
@@ -111,6 +119,8 @@ class SyncSettings:
     create_index: bool = False
     # backfill: page the whole feed again although a backfill completed.
     restart: bool = False
+    max_credits: float | None = None  # what one run may spend (None: no cap)
+    allow_partial: bool = False  # start a backfill the wallet cannot finish (it resumes)
 
 
 @dataclass
@@ -150,8 +160,8 @@ class RunSummary:
     retries: int = 0
     cursor_restarts: int = 0
     purged: int = 0
-    credits_spent: float = 0.0
-    credits_balance: float | None = None
+    credits: CreditMeter = field(default_factory=CreditMeter)
+    next_full_scan_credits: float | None = None
     steps: list[str] = field(default_factory=list)
     message: str = ""
     exit_code: int = 0  # what the command exits with (README's table); 0 unless it failed
@@ -173,6 +183,13 @@ class RunSummary:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["written"] = self.written
+        del data["credits"]
+        data.update(
+            credits_spent=self.credits.spent,
+            credits_balance=self.credits.balance,
+            credits_cap=self.credits.cap,
+            subscription=self.credits.subscription,
+        )
         return data
 
 
@@ -242,6 +259,26 @@ def _upstream(svc: Services) -> JoboClient:
     if svc.jobo is None:
         raise SyncError("this command needs the Jobo API: set JOBO_API_KEY and JOBO_BASE_URL")
     return svc.jobo
+
+
+def _check_full_scan(
+    svc: Services,
+    summary: RunSummary,
+    *,
+    kind: str,
+    request: FeedRequest,
+    can_resume: Callable[[dict[str, Any]], bool] = lambda doc: True,
+    allow_partial: bool = False,
+) -> None:
+    """Refuse a full scan (keyed ``kind``) the wallet cannot pay for, before it begins."""
+    checkpoint = _Checkpoint(svc.state, kind)
+    resumes = checkpoint.resumable_for(request.to_body()) and can_resume(checkpoint.doc)
+    done = int(checkpoint.doc.get("jobs", 0)) if resumes else 0
+    estimate = check_full_scan(
+        _upstream(svc), summary.credits, kind=kind, done_jobs=done, allow_partial=allow_partial
+    )
+    if estimate is not None:
+        summary.steps.append(estimate.describe())
 
 
 def _drop_known(
@@ -365,6 +402,8 @@ def scan_feed(
         cursor = checkpoint.doc.get("cursor")
         first = cursor is None
         while True:
+            if not may_fetch(jobo, summary.credits, request.batch_size, label):
+                return
             try:
                 page = jobo.feed_page(request, cursor=cursor) if cursor else jobo.feed_page(request)
             except (JoboInvalidCursorError, JoboCursorSpentError) as exc:
@@ -379,6 +418,7 @@ def scan_feed(
                 )
                 cursor, first = None, True
                 continue
+            summary.credits.record(page)
             if first and page.estimated_total is not None:
                 progress.set_total(page.estimated_total)
             first = False
@@ -403,9 +443,6 @@ def scan_feed(
         summary.rejected += outcome.rejected
         summary.pages += 1
         summary.fetched += len(page.jobs)
-        summary.credits_spent += page.credits_deducted or 0.0
-        if page.credits_balance is not None:
-            summary.credits_balance = page.credits_balance
         _check_budget(summary, settings.error_budget)
         if on_page:
             on_page(page)
@@ -530,7 +567,7 @@ def recorded(svc: Services, kind: str, params: dict[str, Any]) -> Iterator[RunSu
     try:
         yield summary
     except BaseException as exc:
-        summary.outcome = "failed"
+        summary.outcome = getattr(exc, "outcome", "failed")
         summary.message = redact(str(exc)) or type(exc).__name__
         summary.exit_code = int(exit_code_for(exc))
         exc.run_summary = summary  # type: ignore[attr-defined]  # --json prints it
@@ -543,21 +580,20 @@ def recorded(svc: Services, kind: str, params: dict[str, Any]) -> Iterator[RunSu
         if svc.jobo:
             summary.retries += svc.jobo.retries - upstream_retries
         summary.duration_s = round(time.monotonic() - started, 3)
-        if summary.credits_balance is not None:
-            _remember_credits(svc, summary.credits_balance)
+        summary.next_full_scan_credits = _remember_credits(svc, summary.credits)
         counts = {
             k: v
             for k, v in summary.to_dict().items()
             if isinstance(v, int | float) and not isinstance(v, bool) and k != "exit_code"
         }
-        failed = summary.outcome == "failed"
+        failed = summary.outcome in ("failed", "refused")
         try:
             svc.runs.finish(
                 run_id,
                 summary.outcome,
                 counts,
                 [summary.message] if failed else [],
-                summary.credits_balance,
+                summary.credits.balance,
                 message=summary.message or None,
                 exit_code=summary.exit_code,
             )
@@ -565,11 +601,27 @@ def recorded(svc: Services, kind: str, params: dict[str, Any]) -> Iterator[RunSu
             log.exception("could not store the run record %s", run_id)
 
 
-def _remember_credits(svc: Services, balance: float) -> None:
-    ck = _Checkpoint(svc.state, "credits")
-    ck.doc = {"balance": balance, "at": format_timestamp(utcnow())}
-    with contextlib.suppress(Exception):
-        ck.save()
+def _remember_credits(svc: Services, meter: CreditMeter) -> float | None:
+    """Keep what the feed said about the wallet and its size in the ``credits`` state document
+    (for ``status`` and the next run); returns the estimated cost of the next full scan."""
+    try:
+        ck = _Checkpoint(svc.state, "credits")
+        update: dict[str, Any] = {}
+        if meter.balance is not None:
+            update.update(balance=meter.balance, at=format_timestamp(utcnow()))
+        if meter.subscription is not None:
+            update["subscription"] = meter.subscription
+        if meter.full_scan_jobs is not None:
+            update.update(
+                full_scan_jobs=meter.full_scan_jobs, estimated_at=format_timestamp(utcnow())
+            )
+        if update:
+            ck.doc.update(update)
+            ck.save()
+        return next_full_scan(ck.doc, None)["credits"]
+    except Exception as exc:  # bookkeeping must not fail the run it describes
+        log.warning("could not store the credits state: %s", exc)
+        return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -600,7 +652,16 @@ def _run_locked(svc: Services, settings: SyncSettings, kind: str, body: FlowBody
     """What every flow does around its body: indices exist, one run at a time, a run record."""
     prepare(svc, settings)
     with locked(svc, settings, kind), recorded(svc, kind, _params(settings)) as summary:
+        summary.credits.cap = settings.max_credits
         body(svc, settings, summary)
+        if summary.credits.capped and summary.outcome in ("running", "stopped"):
+            summary.outcome = "capped"
+            summary.exit_code = int(ExitCode.CREDIT_CAP)
+            summary.message = (
+                f"stopped before a page --max-credits {credits_text(settings.max_credits or 0)} "
+                f"could not pay for ({credits_text(summary.credits.spent)} spent); "
+                + (summary.message or "the checkpoint is kept and the next run resumes")
+            )
         return summary
 
 
@@ -631,6 +692,10 @@ def backfill_completed_at(svc: Services) -> str | None:
 
 
 def _backfill(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
+    request = FeedRequest(batch_size=settings.batch_size)
+    _check_full_scan(
+        svc, summary, kind="backfill", request=request, allow_partial=settings.allow_partial
+    )
     physical = schema.live_physical_index(svc.client, svc.names.base)
     if settings.bulk_load:
         schema.enter_bulk_load(
@@ -642,7 +707,7 @@ def _backfill(svc: Services, settings: SyncSettings, summary: RunSummary) -> Non
             settings,
             summary,
             key="backfill",
-            request=FeedRequest(batch_size=settings.batch_size),
+            request=request,
             label="backfill",
         )
     except BaseException:
@@ -700,23 +765,24 @@ def _sync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
             return
         state = _Checkpoint(svc.state, "sync")
     last_sweep = parse_timestamp(state.doc["last_sweep_at"])
+    sweep_complete = True  # the sweep covers everything since the last one
     if utcnow() - last_sweep > EXPIRED_LOOKBACK_SAFE:
         log.warning(
             "sync: the last successful sweep (%s) is older than /expired can cover "
             "(7 days): running a full re-sync instead",
             format_timestamp(last_sweep),
         )
-        summary.steps.append("resync (sweep too old)")
-        _resync(svc, settings, summary)
-        return
+        if _resync_if_paid(svc, settings, summary, "sweep too old"):
+            return
+        sweep_complete = False
     this_run_started_at = utcnow()
     try:
         _sweep(svc, settings, summary, since=last_sweep - settings.overlap)
     except JoboLookbackError as exc:
         log.warning("sync: /expired refused the lookback (%s): running a full re-sync", exc)
-        summary.steps.append("resync (lookback refused)")
-        _resync(svc, settings, summary)
-        return
+        if _resync_if_paid(svc, settings, summary, "lookback refused"):
+            return
+        sweep_complete = False
     watermark = parse_timestamp(state.doc["last_run_started_at"]) - settings.overlap
     checkpoint = _incremental(svc, settings, summary, since=watermark)
     scan_started = parse_timestamp(checkpoint.doc["started_at"])
@@ -734,17 +800,33 @@ def _sync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
     # Both steps succeeded: move the watermark to this run's start (or the scan's start if a
     # stop left an earlier one to resume, whichever is earlier).
     started = min(this_run_started_at, parse_timestamp(checkpoint.doc["started_at"]))
-    state.doc.update(
-        {
-            "last_run_started_at": format_timestamp(started),
-            "last_sweep_at": format_timestamp(this_run_started_at),
-        }
-    )
+    state.doc["last_run_started_at"] = format_timestamp(started)
+    if sweep_complete:  # else the gap stays visible, and the next run tries the re-sync again
+        state.doc["last_sweep_at"] = format_timestamp(this_run_started_at)
     state.save()
     summary.steps.append(
         f"incremental since {format_timestamp(watermark)}: {checkpoint.doc['jobs']} jobs"
     )
     _purge(svc, settings, summary)
+
+
+def _resync_if_paid(svc: Services, settings: SyncSettings, summary: RunSummary, why: str) -> bool:
+    """The automatic re-sync; False when the wallet cannot pay for it (nothing was fetched
+    but the 1-job estimate), after saying so: the sync then goes on without it."""
+    summary.steps.append(f"resync ({why})")
+    try:
+        _resync(svc, settings, summary)
+    except CreditsShortError as exc:
+        log.warning(
+            "sync: automatic full re-sync skipped, the wallet cannot pay for it (%s). Running "
+            "the incremental fetch and the sweep of the last 7 days instead; expiries older "
+            "than that stay unseen and the next run tries the re-sync again",
+            exc,
+        )
+        summary.steps.append("resync skipped: the wallet cannot pay for it")
+        summary.message = f"full re-sync skipped ({exc})"
+        return False
+    return True
 
 
 def _incremental(
@@ -816,19 +898,25 @@ def _resync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
     path = spill_path(settings.work_dir, svc.names.base)
     check_resync_spill(svc.state, path, restart=settings.restart)
     seen = open_spill(path)
+    request = FeedRequest(batch_size=settings.batch_size)
+
+    def can_resume(doc: dict[str, Any]) -> bool:
+        # Resume only with the very file this scan wrote: a lost or replaced file would make
+        # the evidence incomplete.
+        return doc.get("seen_token") == seen.token
+
     try:
+        _check_full_scan(svc, summary, kind="resync", request=request, can_resume=can_resume)
         checkpoint = scan_feed(
             svc,
             settings,
             summary,
             key="resync",
-            request=FeedRequest(batch_size=settings.batch_size),
+            request=request,
             label="resync",
             on_page=lambda page: seen.add(i for i in map(_job_id, page.jobs) if i),
             fresh_start=lambda doc: _start_seen(svc, seen, doc),
-            # Resume only with the very file this scan wrote: a lost or replaced file would make
-            # the evidence incomplete.
-            can_resume=lambda doc: doc.get("seen_token") == seen.token,
+            can_resume=can_resume,
             known_versions=seen.versions_of,
         )
         if not checkpoint.doc.get("completed"):
@@ -927,7 +1015,24 @@ def _params(settings: SyncSettings) -> dict[str, Any]:
         "expired_action": settings.expired_action,
         "max_expire_fraction": settings.max_expire_fraction,
         "force": settings.force,
+        "max_credits": settings.max_credits,
+        "allow_partial": settings.allow_partial,
     }
+
+
+def scheduled(svc: Services, settings: SyncSettings, *, resync_now: bool) -> RunSummary:
+    """One cycle of the ``run`` loop: the full re-sync when it is due, unless the wallet cannot
+    pay for it (its refused run is recorded, and the next cycle tries again); else a sync."""
+    if resync_now:
+        try:
+            return resync(svc, settings)
+        except CreditsShortError as exc:
+            log.warning(
+                "run: the scheduled full re-sync is skipped, the wallet cannot pay for it (%s); "
+                "running a sync instead",
+                exc,
+            )
+    return sync(svc, settings)
 
 
 def resync_due(svc: Services, every: timedelta) -> bool:

@@ -9,7 +9,9 @@ Shape (every key always present; absent values are null, never the string "None"
   completed_at, pages, jobs) or null;
 - ``lock``: null, or ``{owner, host, pid, process, acquired_at, renewed_at, expires_at,
   expired}`` where ``process`` is ``running``/``gone`` on this host, ``elsewhere`` otherwise;
-- ``credits_balance``; ``last_runs``: the newest runs, each ``{run_id, kind, outcome,
+- ``credits_balance``; ``credits``: ``{balance, balance_at, subscription, next_full_scan:
+  {jobs, credits, source}}`` (the plan the feed last showed and the estimated cost of the next
+  full scan); ``last_runs``: the newest runs, each ``{run_id, kind, outcome,
   started_at, ended_at, duration_s, exit_code, reason, counts, params}``. A run still recorded as
   ``running`` whose process is gone is shown as ``interrupted``.
 """
@@ -23,10 +25,12 @@ from opensearchpy import OpenSearch
 
 from indexer.store import schema
 from indexer.store.state import LeaseLock
+from indexer.sync.credits import next_full_scan
 from indexer.sync.flows import Services
 from indexer.sync.locks import process_state
 
 RUN_COUNTS = ("fetched", "indexed", "unchanged", "expired", "deleted", "dead_lettered", "failed")
+RUN_CREDITS = ("credits_spent",)  # 0 for a run recorded before credits were counted
 
 
 def status(svc: Services, last: int = 5) -> dict[str, Any]:
@@ -39,12 +43,14 @@ def status(svc: Services, last: int = 5) -> dict[str, Any]:
     _refresh(svc.client, f"{svc.names.all_alias},{svc.names.dead_letters}")
     sync_state = _doc(svc, "sync")
     holder = LeaseLock(svc.state).holder()
+    credits = _doc(svc, "credits")
+    active = _count(svc.client, svc.names.read_alias)
     lock = None
     if holder is not None:
         lock = {**holder.as_dict(), "process": process_state(holder.owner)}
     return {
         "index": base,
-        "active": _count(svc.client, svc.names.read_alias),
+        "active": active,
         "expired": _count(svc.client, svc.names.all_alias, {"term": {"status": "expired"}}),
         "dead_letters": _count(svc.client, svc.names.dead_letters),
         "watermark": sync_state.get("last_run_started_at"),
@@ -55,7 +61,13 @@ def status(svc: Services, last: int = 5) -> dict[str, Any]:
         "incremental": _scan(_doc(svc, "incremental")),
         "resync": _scan(_doc(svc, "resync")),
         "lock": lock,
-        "credits_balance": _doc(svc, "credits").get("balance"),
+        "credits_balance": credits.get("balance"),
+        "credits": {
+            "balance": credits.get("balance"),
+            "balance_at": credits.get("at"),
+            "subscription": credits.get("subscription"),
+            "next_full_scan": next_full_scan(credits, active),
+        },
         "last_runs": [_run(record, lock) for record in svc.runs.last_runs(last)],
     }
 
@@ -102,7 +114,7 @@ def _run(record: dict[str, Any], lock: dict[str, Any] | None) -> dict[str, Any]:
         "duration_s": None if duration_ms is None else round(duration_ms / 1000, 1),
         "exit_code": record.get("exit_code"),
         "reason": reason,
-        "counts": {k: counts.get(k, 0) for k in RUN_COUNTS},
+        "counts": {k: counts.get(k, 0) for k in (*RUN_COUNTS, *RUN_CREDITS)},
         "params": record.get("params") or {},
     }
 

@@ -88,6 +88,26 @@ def test_render_has_help_type_and_parses_back() -> None:
             assert name in announced or name.rsplit("_", 1)[0] in announced, line
 
 
+def test_credits_of_the_last_run_and_of_the_next_full_scan_are_gauges() -> None:
+    metrics = Metrics(clock=lambda: 10.0)
+    metrics.record_run({"kind": "backfill", "outcome": "capped", "credits_spent": 200.5})
+    metrics.record_run(
+        {
+            "kind": "backfill",
+            "outcome": "success",
+            "credits_spent": 100.5,
+            "credits_balance": 9,
+            "next_full_scan_credits": 500.0,
+        }
+    )
+    parsed = samples(metrics.render())
+    per_kind = (("kind", "backfill"),)
+    assert parsed[(P + "credits_spent_total", per_kind)] == 301
+    assert parsed[(P + "last_run_credits_spent", per_kind)] == 100.5
+    assert parsed[(P + "next_full_scan_credits", ())] == 500
+    assert parsed[(P + "runs_total", (("kind", "backfill"), ("outcome", "capped")))] == 1
+
+
 def test_a_failed_run_counts_without_documents() -> None:
     metrics = Metrics(clock=lambda: 50.0)
     metrics.record_run({"kind": "resync", "outcome": "failed", "error": "boom"})
@@ -229,7 +249,8 @@ def test_flow_commands_write_the_textfile_with_the_counts_of_each_run(
 def test_run_records_and_json_logs_of_a_failing_and_a_successful_run(
     env: Indexer, os_client: OpenSearch
 ) -> None:
-    env.sim.fault(path="/api/jobs/feed", status=500, times=100, after=1)
+    # after=2: the backfill's 1-job cost estimate, then its first page, succeed
+    env.sim.fault(path="/api/jobs/feed", status=500, times=100, after=2)
     runner = CliRunner()
     failing = runner.invoke(
         main,

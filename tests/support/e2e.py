@@ -82,11 +82,14 @@ class Indexer:
                 common.append("--create-index")
         return [command, *common, *extra]
 
-    def invoke(self, command: str, *extra: str) -> Result:
-        return CliRunner().invoke(main, self.args(command, *extra), catch_exceptions=False)
+    def invoke(self, command: str, *extra: str, env: dict[str, str] | None = None) -> Result:
+        args = self.args(command, *extra)
+        return CliRunner().invoke(main, args, catch_exceptions=False, env=env)
 
-    def run(self, command: str, *extra: str, expect: int = 0) -> dict[str, Any]:
-        result = self.invoke(command, *extra, "--json")
+    def run(
+        self, command: str, *extra: str, expect: int = 0, env: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        result = self.invoke(command, *extra, "--json", env=env)
         assert result.exit_code == expect, (result.exit_code, result.output)
         return json.loads(result.stdout.strip().splitlines()[-1])
 
