@@ -206,7 +206,8 @@ def transcript(setting: Setting, os_client: OpenSearch) -> Iterator[Transcript]:
         # Each secret travels every way it can: environment, argv, file, URL.
         runner.run("init", "init", "--json", logs=False)
         runner.run("ping", "ping", "--json", logs=False, index=False)
-        sim.add_fault(path="/api/jobs/feed", malformed_jobs=3, times=1)  # dead letters
+        # dead letters (after=1: past the backfill's 1-job cost estimate)
+        sim.add_fault(path="/api/jobs/feed", malformed_jobs=3, times=1, after=1)
         runner.run(
             "backfill (secrets in argv)",
             "backfill",

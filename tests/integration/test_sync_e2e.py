@@ -225,7 +225,7 @@ def test_malformed_jobs_are_dead_lettered_while_their_page_lands(
     make_env, os_client: OpenSearch
 ) -> None:
     env = make_env(jobs=400)
-    env.sim.fault(malformed_jobs=7)
+    env.sim.fault(malformed_jobs=7, after=1)  # past the backfill's 1-job cost estimate
     summary = env.run("backfill")
     assert summary["dead_lettered"] == 7
     assert summary["indexed"] == 400
@@ -238,7 +238,7 @@ def test_malformed_jobs_are_dead_lettered_while_their_page_lands(
 
 def test_status_reports_watermark_runs_counts_and_lock(make_env, os_client: OpenSearch) -> None:
     env = make_env(jobs=300)
-    env.sim.fault(malformed_jobs=2)
+    env.sim.fault(malformed_jobs=2, after=1)  # past the backfill's 1-job cost estimate
     env.run("backfill")
     env.sim.mutate(expire=10)
     env.run("sync")
