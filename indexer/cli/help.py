@@ -40,7 +40,8 @@ EXAMPLES: dict[str, str] = {
     "migrate": "jobo-indexer migrate            # only when init reports drift\n"
     "jobo-indexer migrate --list-orphans\n"
     "jobo-indexer migrate --delete-old   # remove superseded, unaliased versions",
-    "backfill": "JOBO_API_KEY_FILE=/etc/jobo/key jobo-indexer backfill --index jobs",
+    "backfill": "JOBO_API_KEY_FILE=/etc/jobo/key jobo-indexer backfill --index jobs\n"
+    "jobo-indexer backfill --max-credits 5000   # exit 9 before spending more; rerun resumes",
     "sync": "JOBO_API_KEY_FILE=/etc/jobo/key jobo-indexer sync --log-format json \\\n"
     "    --metrics-file /var/lib/node_exporter/textfile/jobo.prom",
     "expire": "jobo-indexer expire --expired-action delete --retention-days 30",
