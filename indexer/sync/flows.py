@@ -1,6 +1,6 @@
 """The sync flows: backfill, incremental sync, expired sweep, full re-sync reconciliation.
 
-Rules they keep (see ../shared/peer-lessons.md for the failures they are written against):
+Rules they keep (each written against a way that other index syncers are known to fail):
 
 - A checkpoint moves only after OpenSearch acknowledged every item before it (``Pipeline``
   acknowledges pages in fetch order); every write is idempotent (external versioning), so a crash
