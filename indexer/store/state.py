@@ -154,8 +154,26 @@ class StateStore:
                 lambda: self.client.index(index=self.index, id=key, body=body, params=params)
             )
         except ConflictError as conflict:
-            raise StateConflictError(self.index, key, _conflict_detail(conflict)) from None
+            own = self._own_write(key, body)
+            if own is None:
+                raise StateConflictError(self.index, key, _conflict_detail(conflict)) from None
+            answer = own
         return Versioned(dict(doc), answer["_seq_no"], answer["_primary_term"])
+
+    def _own_write(self, key: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The stored document when it is exactly ``body`` (our own write, down to its
+        millisecond ``updated_at``), else None.
+
+        A node lost mid-request can execute a conditional write and drop the answer; the client
+        then sends it again to another node, which refuses it as a conflict with the write that
+        did land. Only a document identical to ours proves it was ours."""
+        try:
+            answer = self.client.get(index=self.index, id=key)
+        except NotFoundError:
+            return None
+        if answer.get("found") and answer.get("_source") == dict(body):
+            return answer
+        return None
 
     def _retrying(self, write: Callable[[], T]) -> T:
         """``write()``, retried on 429: the node's write queue was full, so the write was not
