@@ -15,6 +15,7 @@ from opensearchpy.exceptions import NotFoundError
 from indexer.cli import main
 from indexer.cli.failures import fail, or_exit
 from indexer.cli.options import opensearch_client, opensearch_options
+from indexer.cli.search_options import search_filter_options
 from indexer.cli.text import fit, plural
 from indexer.dashboards import (
     DEFAULT_BASE,
@@ -28,7 +29,6 @@ from indexer.dashboards import (
 from indexer.errors import ExitCode, UsageError
 from indexer.search import (
     SORT_ORDERS,
-    GeoPoint,
     SearchPage,
     SearchQuery,
     build_search_body,
@@ -63,15 +63,6 @@ def _run(action: Callable[[], T]) -> T:
 
 def _client(opensearch_url: str) -> OpenSearch:
     return _run(lambda: opensearch_client(opensearch_url))
-
-
-def _split(values: tuple[str, ...]) -> list[str]:
-    """``--country DE --country FR`` and ``--country DE,FR`` both mean DE or FR."""
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
-
-
-def _flag(value: str | None) -> bool | None:
-    return None if value is None else value == "yes"
 
 
 # --------------------------------------------------------------------------- search
@@ -137,24 +128,7 @@ def render_page(page: SearchPage) -> list[str]:
 @main.command(name="search")
 @click.argument("text", required=False)
 @opensearch_options
-@click.option("--workplace-type", multiple=True, help="remote, hybrid, onsite (repeat or a,b).")
-@click.option("--employment-type", multiple=True, help="full_time, contract, ...")
-@click.option("--experience-level", multiple=True, help="intern, entry, mid, senior, lead, ...")
-@click.option("--source", multiple=True, help="Source ATS or board, e.g. greenhouse.")
-@click.option("--country", multiple=True, help="Country code as the feed gives it, e.g. DE.")
-@click.option("--city", multiple=True, help="City; with --country both must hold for one place.")
-@click.option("--company", multiple=True, help="Exact company name.")
-@click.option(
-    "--skill", "skills", multiple=True, help="A listed skill; repeat for all of them (any case)."
-)
-@click.option("--h1b", type=click.Choice(["yes", "no"]), default=None, help="Visa sponsorship.")
-@click.option("--clearance", type=click.Choice(["yes", "no"]), default=None)
-@click.option("--near-city", default=None, help="Search around this city (coordinates from index).")
-@click.option("--near", default=None, metavar="LAT,LON", help="Search around these coordinates.")
-@click.option("--radius", default="50km", show_default=True, help="Distance: 50km, 30mi, 800m.")
-@click.option("--salary-min", type=int, default=None, help="Annual USD; ranges that overlap match.")
-@click.option("--salary-max", type=int, default=None)
-@click.option("--posted-within", type=click.IntRange(1), default=None, help="Days.")
+@search_filter_options
 @click.option("--sort", type=click.Choice(SORT_ORDERS), default="relevance", show_default=True)
 @click.option("--size", type=click.IntRange(1, 100), default=10, show_default=True)
 @click.option("--after", default=None, help="The next-page token a previous search printed.")
@@ -171,22 +145,7 @@ def search_command(
     text: str | None,
     opensearch_url: str,
     base: str,
-    workplace_type: tuple[str, ...],
-    employment_type: tuple[str, ...],
-    experience_level: tuple[str, ...],
-    source: tuple[str, ...],
-    country: tuple[str, ...],
-    city: tuple[str, ...],
-    company: tuple[str, ...],
-    skills: tuple[str, ...],
-    h1b: str | None,
-    clearance: str | None,
-    near_city: str | None,
-    near: str | None,
-    radius: str,
-    salary_min: int | None,
-    salary_max: int | None,
-    posted_within: int | None,
+    filters: dict[str, Any],
     sort: str,
     size: int,
     after: str | None,
@@ -197,22 +156,7 @@ def search_command(
     """Search active jobs: full text, filters, radius, salary overlap, facets, paging."""
     query = SearchQuery(
         text=text,
-        workplace_type=_split(workplace_type),
-        employment_type=_split(employment_type),
-        experience_level=_split(experience_level),
-        source=_split(source),
-        country=_split(country),
-        city=_split(city),
-        company=list(company),
-        skills=_split(skills),
-        h1b_sponsor=_flag(h1b),
-        clearance_required=_flag(clearance),
-        near=_point(near),
-        near_city=near_city,
-        radius=radius,
-        salary_min=salary_min,
-        salary_max=salary_max,
-        posted_within_days=posted_within,
+        **filters,
         sort=sort,  # type: ignore[arg-type]
         size=size,
         search_after=after,
@@ -233,19 +177,6 @@ def search_command(
     else:
         for line in render_page(page):
             click.echo(line)
-
-
-def _point(text: str | None) -> GeoPoint | None:
-    if text is None:
-        return None
-    try:
-        lat, lon = (float(part) for part in text.split(","))
-    except ValueError:
-        message = f"{text!r} is not LAT,LON (e.g. 52.52,13.40)"
-        raise click.BadParameter(message, param_hint="--near") from None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise click.BadParameter(f"{text!r} is outside -90..90, -180..180", param_hint="--near")
-    return GeoPoint(lat, lon)
 
 
 # --------------------------------------------------------------------------- suggest, stats

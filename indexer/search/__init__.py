@@ -18,6 +18,7 @@ from indexer.search.query import (
     build_search_body,
     decode_after,
     encode_after,
+    match_query,
     radius_in_metres,
     text_query,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "did_you_mean",
     "encode_after",
     "fold",
+    "match_query",
     "radius_in_metres",
     "resolve_near_city",
     "resolved",

@@ -485,14 +485,22 @@ def _collapse() -> dict[str, Any]:
     }
 
 
-def build_search_body(query: SearchQuery) -> dict[str, Any]:
-    """The OpenSearch request body of ``query`` (``near_city`` must be resolved already)."""
-    _validate(query)
+def match_query(query: SearchQuery) -> dict[str, Any]:
+    """What a job must satisfy to be a hit of ``query``: its text and filters, without scoring,
+    sort or paging. The one definition of "matches" that a search and a saved search share (the
+    alerts store it as a percolator query)."""
     text = (query.text or "").strip()
     bool_query: dict[str, Any] = {"filter": build_filters(query)}
     if text:
         bool_query["must"] = [text_query(text)]
-    scored: dict[str, Any] = {"bool": bool_query}
+    return {"bool": bool_query}
+
+
+def build_search_body(query: SearchQuery) -> dict[str, Any]:
+    """The OpenSearch request body of ``query`` (``near_city`` must be resolved already)."""
+    _validate(query)
+    text = (query.text or "").strip()
+    scored = match_query(query)
     body: dict[str, Any] = {
         "query": _recency(scored) if text and query.sort == "relevance" else scored,
         "size": query.size,
