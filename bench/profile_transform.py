@@ -30,7 +30,7 @@ from typing import Any
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from indexer.jobo import FeedPage, JoboClient
+from indexer.feed import FeedPage, JoboClient
 from indexer.simulator import start_simulator
 from indexer.store.bulk_wire import chunk_encoded, encode_op
 from indexer.store.operations import DeadLetter

@@ -232,7 +232,7 @@ def one_size(jobs: int, repeat: int, env: dict[str, str], work: Path, load: str)
 def load_bookkeeping(opensearch_url: str, sim_url: str) -> None:
     """Index every feed job's bookkeeping fields at its external version, like a backfill would
     (same index, same ``id`` keyword, same version), without the rest of the document."""
-    from indexer.jobo import FeedRequest, JoboClient
+    from indexer.feed import FeedRequest, JoboClient
     from indexer.store import schema
     from indexer.store.connection import connect
     from indexer.timestamps import format_timestamp, utcnow

@@ -45,7 +45,7 @@ import orjson
 import requests
 from opensearchpy import OpenSearch, helpers
 
-from indexer.jobo import FeedRequest, JoboClient
+from indexer.feed import FeedRequest, JoboClient
 from indexer.store import schema
 from indexer.store.connection import connect
 from indexer.transform import to_document, version_of

@@ -32,7 +32,7 @@ from indexer.cli.status_view import render_status
 from indexer.cli.text import plural
 from indexer.durations import format_duration
 from indexer.errors import ExitCode, SyncError, exit_code_for
-from indexer.jobo import (
+from indexer.feed import (
     JoboClient,
     RetryPolicy,
 )

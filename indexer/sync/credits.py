@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from indexer.errors import ExitCode, SyncError
-from indexer.jobo import FeedPage, FeedRequest, JoboClient
+from indexer.feed import FeedPage, FeedRequest, JoboClient
 
 log = logging.getLogger("indexer.sync")
 

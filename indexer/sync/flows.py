@@ -37,12 +37,11 @@ from indexer.errors import (
     SyncError,
     exit_code_for,
 )
-from indexer.jobo import (
+from indexer.feed import (
     FeedPage,
     FeedRequest,
+    FeedScan,
     JoboClient,
-    JoboCursorSpentError,
-    JoboInvalidCursorError,
     JoboLookbackError,
 )
 from indexer.logs import redact
@@ -165,6 +164,9 @@ class RunSummary:
     steps: list[str] = field(default_factory=list)
     message: str = ""
     exit_code: int = 0  # what the command exits with (README's table); 0 unless it failed
+
+    def count_cursor_restart(self) -> None:
+        self.cursor_restarts += 1
 
     def add(self, result: BulkResult) -> None:
         self.indexed += result.indexed
@@ -398,34 +400,21 @@ def scan_feed(
     writers = _WriterPool(svc, settings)
     jobo = _upstream(svc)
 
+    scan = FeedScan(
+        jobo,
+        request,
+        cursor=checkpoint.doc.get("cursor"),
+        max_cursor_restarts=settings.max_cursor_restarts,
+        may_fetch=lambda: may_fetch(jobo, summary.credits, request.batch_size, label),
+        on_restart=lambda _refused: summary.count_cursor_restart(),
+    )
+
     def pages() -> Iterator[FeedPage]:
-        cursor = checkpoint.doc.get("cursor")
-        first = cursor is None
-        while True:
-            if not may_fetch(jobo, summary.credits, request.batch_size, label):
-                return
-            try:
-                page = jobo.feed_page(request, cursor=cursor) if cursor else jobo.feed_page(request)
-            except (JoboInvalidCursorError, JoboCursorSpentError) as exc:
-                if cursor is None or summary.cursor_restarts >= settings.max_cursor_restarts:
-                    raise
-                summary.cursor_restarts += 1
-                log.warning(
-                    "%s: the feed refused the cursor (%s); restarting the scan from the "
-                    "first page with the same filters (writes are idempotent)",
-                    label,
-                    exc,
-                )
-                cursor, first = None, True
-                continue
+        for page in scan:
             summary.credits.record(page)
-            if first and page.estimated_total is not None:
+            if scan.first_page and page.estimated_total is not None:
                 progress.set_total(page.estimated_total)
-            first = False
             yield page
-            if not page.has_more or not page.next_cursor:
-                return
-            cursor = page.next_cursor
 
     def process(page: FeedPage) -> PageOutcome:
         jobs, unchanged = page.jobs, 0

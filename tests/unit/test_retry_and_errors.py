@@ -119,7 +119,7 @@ def test_one_mapping_from_an_error_to_its_exit_code(error: BaseException, code: 
 
 
 def test_the_library_errors_carry_the_documented_exit_codes() -> None:
-    from indexer.jobo import JoboAuthError, JoboCreditsError, JoboUnavailableError
+    from indexer.feed import JoboAuthError, JoboCreditsError, JoboUnavailableError
     from indexer.store.bulk import BulkWriteError, IndexBlockedError
     from indexer.store.connection import ConnectionSettingsError
     from indexer.store.state import LockHeldError

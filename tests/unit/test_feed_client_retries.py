@@ -13,7 +13,7 @@ import pytest
 import requests
 import responses
 
-from indexer.jobo import (
+from indexer.feed import (
     EXPIRED_PATH,
     FEED_PATH,
     JoboAuthError,
@@ -21,8 +21,8 @@ from indexer.jobo import (
     JoboUnavailableError,
     RetryEvent,
     RetryPolicy,
-    parse_retry_after,
 )
+from indexer.retry import parse_retry_after
 
 BASE = "https://jobo.test"
 FEED_URL = BASE + FEED_PATH

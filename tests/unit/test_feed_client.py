@@ -13,8 +13,7 @@ import pytest
 import requests
 import responses
 
-from indexer import jobo
-from indexer.jobo import (
+from indexer.feed import (
     EXPIRED_PATH,
     FEED_PATH,
     FeedPage,
@@ -34,6 +33,7 @@ from indexer.jobo import (
     Location,
     RetryPolicy,
 )
+from indexer.feed import client as jobo
 
 BASE = "https://jobo.test"
 FEED_URL = BASE + FEED_PATH
@@ -198,7 +198,7 @@ def test_a_missing_cursor_ends_paging_even_when_has_more_is_true(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     rsps.post(FEED_URL, body=page_body(["a"], cursor, True))
-    with caplog.at_level(logging.WARNING, logger="indexer.jobo"):
+    with caplog.at_level(logging.WARNING, logger="indexer.feed"):
         pages = list(client.iter_feed())
     assert len(pages) == 1
     assert pages[0].has_more is False
@@ -495,7 +495,7 @@ def test_low_credits_are_warned_once_per_client(
             headers={"X-Credits-Balance": balance, "X-Credits-Deducted": "0.5"},
         )
     client = JoboClient(BASE, KEY, credits_warn=100, retry=RetryPolicy(sleep=sleeps.append))
-    with caplog.at_level(logging.WARNING, logger="indexer.jobo"):
+    with caplog.at_level(logging.WARNING, logger="indexer.feed"):
         for _ in range(3):
             client.feed_page()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -509,7 +509,7 @@ def test_no_credit_warning_without_a_threshold(
     rsps: responses.RequestsMock, client: JoboClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     rsps.post(FEED_URL, body=page_body([], None, False), headers={"X-Credits-Balance": "1"})
-    with caplog.at_level(logging.WARNING, logger="indexer.jobo"):
+    with caplog.at_level(logging.WARNING, logger="indexer.feed"):
         client.feed_page()
     assert caplog.records == []
     assert client.last_credits_balance == 1.0
@@ -535,7 +535,7 @@ def test_the_api_key_never_appears_in_errors_reprs_or_logs(
     rsps.get(EXPIRED_URL, status=503, body=f"overloaded for {KEY}".encode())
     rsps.post(FEED_URL, body=page_body(["a"], "c", False))
 
-    with caplog.at_level(logging.DEBUG, logger="indexer.jobo"):
+    with caplog.at_level(logging.DEBUG, logger="indexer.feed"):
         with pytest.raises(JoboAuthError) as auth:
             client.feed_page()
         with pytest.raises(JoboError) as unavailable:
@@ -564,9 +564,9 @@ def test_debug_log_has_method_path_status_bytes_and_ms(
 ) -> None:
     raw = page_body(["a"], None, False)
     rsps.post(FEED_URL, body=raw)
-    with caplog.at_level(logging.DEBUG, logger="indexer.jobo"):
+    with caplog.at_level(logging.DEBUG, logger="indexer.feed"):
         client.feed_page()
-    lines = [r.getMessage() for r in caplog.records if r.name == "indexer.jobo"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "indexer.feed"]
     assert len(lines) == 1
     assert lines[0].startswith(f"POST {FEED_PATH} -> 200, {len(raw)} bytes, ")
     assert lines[0].endswith(" ms")
