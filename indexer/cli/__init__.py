@@ -152,7 +152,7 @@ def report_cli_error(error: click.ClickException, argv: list[str]) -> None:
         kind = _kind(argv)
         failure = {"kind": kind, "outcome": "failed", "error": message}
         if kind in FLOW_COMMANDS:  # a flow's --json has one shape: its run summary
-            from indexer.cli.sync import failed_run_data
+            from indexer.sync.runner import failed_run_data
 
             failure = failed_run_data(kind, message, error.exit_code)
         click.echo(json.dumps({**failure, "exit_code": error.exit_code}, sort_keys=True))

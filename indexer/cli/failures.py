@@ -43,7 +43,7 @@ def failure_summary(kind: str | None, error: BaseException) -> dict[str, object]
     message, code = failure_message(error), int(exit_code_for(error))
     outcome = str(getattr(error, "outcome", "failed"))  # "refused": a scan not paid for
     if kind in FLOW_COMMANDS:
-        from indexer.cli.sync import failed_run_data
+        from indexer.sync.runner import failed_run_data
 
         return failed_run_data(kind, message, code, outcome)
     return {"kind": kind, "outcome": outcome, "error": message, "exit_code": code}

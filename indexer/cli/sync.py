@@ -6,11 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -31,23 +27,16 @@ from indexer.cli.params import Duration
 from indexer.cli.status_view import render_status
 from indexer.cli.text import plural
 from indexer.durations import format_duration
-from indexer.errors import ExitCode, SyncError, exit_code_for
-from indexer.feed import (
-    JoboClient,
-    RetryPolicy,
-)
-from indexer.logs import configure, redact, register_secret
-from indexer.metrics import Metrics, publish_run, start_metrics_server
-from indexer.progress import Progress
-from indexer.store import schema
-from indexer.store.state import RunRecorder, StateStore
-from indexer.sync import flows
+from indexer.errors import ExitCode, SyncError
+from indexer.feed import JoboClient
+from indexer.logs import configure
+from indexer.metrics import start_metrics_server
+from indexer.sync import flows, runner
 from indexer.sync.locks import describe_holder, force_unlock
+from indexer.sync.runner import DEFAULTS, FAILED_OUTCOMES, MIB, RunMetrics
 from indexer.sync.status import status as status_data
 
 log = logging.getLogger("indexer.cli")
-# The outcomes of a run that ended with an error (its message is the ``error`` of --json).
-FAILED_OUTCOMES = ("failed", "refused")
 
 metrics_file_option = click.option(
     "--metrics-file",
@@ -91,42 +80,42 @@ _OPTIONS: dict[str, Callable[[Any], Any]] = {
     "batch-size": click.option(
         "--batch-size",
         type=click.IntRange(1, 1000),
-        default=1000,
+        default=DEFAULTS.batch_size,
         show_default=True,
         help="Jobs per feed page.",
     ),
     "bulk-concurrency": click.option(
         "--bulk-concurrency",
         type=click.IntRange(1, 16),
-        default=2,
+        default=DEFAULTS.bulk_concurrency,
         show_default=True,
         help="Pages transformed and bulk-written at once.",
     ),
     "queue-mb": click.option(
         "--queue-mb",
         type=click.IntRange(1, 4096),
-        default=16,
+        default=DEFAULTS.queue_bytes // MIB,
         show_default=True,
         help="Raw feed bytes fetched ahead of the writers (decoded pages take ~3x).",
     ),
     "overlap": click.option(
         "--overlap",
         type=Duration(),
-        default="15m",
+        default=format_duration(DEFAULTS.overlap),
         show_default=True,
         help="How far before the last run's start the incremental fetch reaches back.",
     ),
     "watermark": click.option(
         "--watermark",
         type=click.Choice(["updated_after", "posted_after"]),
-        default="updated_after",
+        default=DEFAULTS.watermark,
         show_default=True,
         help="Feed filter used as the incremental watermark.",
     ),
     "expired-action": click.option(
         "--expired-action",
         type=click.Choice(["mark", "delete"]),
-        default="mark",
+        default=DEFAULTS.expired_action,
         show_default=True,
         help="Mark expired jobs (kept for dashboards) or delete them.",
     ),
@@ -139,7 +128,7 @@ _OPTIONS: dict[str, Callable[[Any], Any]] = {
     "max-expire-fraction": click.option(
         "--max-expire-fraction",
         type=click.FloatRange(0, 1),
-        default=0.2,
+        default=DEFAULTS.max_expire_fraction,
         show_default=True,
         help="resync refuses to expire more of the index than this.",
     ),
@@ -250,78 +239,19 @@ def flow_options(command: str) -> Callable[[Any], Any]:
     return compose(*(_OPTIONS[name] for name in FLOW_OPTIONS[command]))
 
 
-def build_settings(base: str, options: dict[str, Any]) -> flows.SyncSettings:
-    """The settings of a command's options; an option the command does not take keeps the
-    default of ``SyncSettings``."""
-    settings = flows.SyncSettings(base=base)
-    direct = ("batch_size", "bulk_concurrency", "overlap", "watermark", "expired_action")
-    direct += ("retention_days", "max_expire_fraction", "force", "create_index", "restart")
-    for name in direct:
-        if name in options:
-            setattr(settings, name, options[name])
-    if "queue_mb" in options:
-        settings.queue_bytes = options["queue_mb"] * 1024 * 1024
-    if options.get("work_dir") is not None:
-        settings.work_dir = options["work_dir"]
-    if "no_bulk_load" in options:
-        settings.bulk_load = not options["no_bulk_load"]
-    if "bulk_load_drop_replicas" in options:
-        settings.bulk_load_drop_replicas = options["bulk_load_drop_replicas"]
-    if "max_credits" in options:
-        settings.max_credits = options["max_credits"]
-    if "allow_partial" in options:
-        settings.allow_partial = options["allow_partial"]
-    return settings
-
-
 def build_jobo(params: dict[str, Any]) -> JoboClient:
-    api_key = read_api_key(params["api_key"], params["api_key_file"])
-    register_secret(api_key)
-    retry = RetryPolicy(
-        max_attempts=params["upstream_retries"], base_backoff=params["upstream_backoff"]
-    )
-    return JoboClient(params["jobo_url"], api_key, credits_warn=params["credits_warn"], retry=retry)
-
-
-def build_services(
-    opensearch_url: str, base: str, jobo: JoboClient | None, show_progress: bool | None
-) -> flows.Services:
-    client = opensearch_client(opensearch_url)
-    names = schema.index_names(base)
-    interactive = sys.stderr.isatty() if show_progress is None else show_progress
-
-    def progress(label: str, total: int | None) -> Progress:
-        return Progress(label, total=total, interactive=interactive)
-
-    return flows.Services(
-        client=client,
-        jobo=jobo,  # type: ignore[arg-type]
-        names=names,
-        state=StateStore(client, names.state),
-        runs=RunRecorder(client, names.runs),
-        progress=progress,
+    return runner.feed_client(
+        params["jobo_url"],
+        read_api_key(params["api_key"], params["api_key_file"]),
+        credits_warn=params["credits_warn"],
+        retries=params["upstream_retries"],
+        first_backoff=params["upstream_backoff"],
     )
 
 
-@contextmanager
-def graceful_stop(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM/SIGINT: stop fetching, finish the batches in flight, store state, exit 0."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, _frame: Any) -> None:
-        log.warning(
-            "received %s: finishing the current batch, then stopping", signal.Signals(signum).name
-        )
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+def build_services(params: dict[str, Any], jobo: JoboClient | None) -> flows.Services:
+    client = opensearch_client(params["opensearch_url"])
+    return runner.connect(client, params["base"], jobo, show_progress=params.get("progress"))
 
 
 def report(summary: dict[str, Any], as_json: bool, text: str) -> None:
@@ -331,82 +261,23 @@ def report(summary: dict[str, Any], as_json: bool, text: str) -> None:
         click.echo(text)
 
 
-def run_flow(
-    flow: Callable[[flows.Services, flows.SyncSettings], flows.RunSummary],
-    ctx_params: dict[str, Any],
-    *,
-    needs_jobo: bool = True,
-) -> None:
-    """Shared body of the flow commands: wire the services, run, print, exit with a code."""
-    configure(ctx_params["log_format"], ctx_params["log_level"])
-    jobo = build_jobo(ctx_params) if needs_jobo else None
-    settings = build_settings(ctx_params["base"], ctx_params)
-    services = build_services(
-        ctx_params["opensearch_url"], ctx_params["base"], jobo, ctx_params["progress"]
-    )
-    textfile: Path | None = ctx_params.get("metrics_file")
-    metrics = Metrics()
-    if textfile is not None:
-        metrics.load_textfile(textfile)
-    try:
-        with graceful_stop(services.stop):
-            summary = flow(services, settings)
-    except Exception as exc:
-        data = flow_failure_data(flow.__name__, exc)
-        log.error("%s failed: %s", flow.__name__, data["error"])
-        if textfile is not None:
-            publish_run(metrics, data, state=services.state, textfile=textfile)
-        if ctx_params["as_json"]:
+def run_flow(flow: runner.Flow, params: dict[str, Any], *, needs_jobo: bool = True) -> None:
+    """Shared body of the flow commands: run the flow, print its result, exit with its code."""
+    configure(params["log_format"], params["log_level"])
+    jobo = build_jobo(params) if needs_jobo else None
+    settings = runner.settings_from(params["base"], params)
+    services = build_services(params, jobo)
+    metrics = RunMetrics(params.get("metrics_file"))
+    data = runner.run_once(flow, services, settings, metrics)
+    if data["outcome"] in FAILED_OUTCOMES:
+        if params["as_json"]:
             click.echo(json.dumps(data, default=str, sort_keys=True))
-        elif ctx_params["log_format"] != "json":  # JSON logs already carry it, as JSON
+        elif params["log_format"] != "json":  # JSON logs already carry it, as JSON
             click.echo(f"Error: {data['error']}", err=True)
-        sys.exit(data["exit_code"])
-    data = summary_data(summary)
-    if textfile is not None:
-        publish_run(metrics, data, state=services.state, textfile=textfile)
-    report(data, ctx_params["as_json"], summary_text(summary))
-    if summary.exit_code:  # a run that ended cleanly short of its work: capped (9)
-        sys.exit(summary.exit_code)
-
-
-def summary_data(summary: flows.RunSummary) -> dict[str, Any]:
-    """The one shape of a flow's ``--json``: the run summary, plus ``error`` (null on success)."""
-    failed = summary.outcome in FAILED_OUTCOMES
-    return {**summary.to_dict(), "error": summary.message if failed else None}
-
-
-def flow_failure_data(kind: str, exc: BaseException) -> dict[str, Any]:
-    """The same shape for a run that failed: its own summary when it had started (counts so
-    far), else an empty one; ``exit_code`` says how (README's table)."""
-    message = redact(str(exc)) or type(exc).__name__
-    code = int(exit_code_for(exc))
-    summary: flows.RunSummary | None = getattr(exc, "run_summary", None)
-    if summary is None:
-        return failed_run_data(kind, message, code, str(getattr(exc, "outcome", "failed")))
-    # The error the run ended with, as the command sees it: a clean-up failure met on the way
-    # out (OpenSearch gone) must not replace the first, clearer one.
-    summary.message, summary.exit_code = message, code
-    return summary_data(summary)
-
-
-def failed_run_data(
-    kind: str, message: str, exit_code: int, outcome: str = "failed"
-) -> dict[str, Any]:
-    """A flow that failed before it ran (a usage error, OpenSearch unreachable), in the shape
-    of its summary; ``outcome`` is "refused" for a full scan the wallet cannot pay for."""
-    summary = flows.RunSummary(kind=kind, outcome=outcome, message=message, exit_code=exit_code)
-    return summary_data(summary)
-
-
-def summary_text(summary: flows.RunSummary) -> str:
-    if summary.outcome == "skipped":
-        return f"{summary.kind} skipped: {summary.message}"
-    return (
-        f"{summary.kind} {summary.outcome}: {summary.fetched} fetched, {summary.indexed} "
-        f"indexed, {summary.unchanged} unchanged, {summary.expired + summary.deleted} expired, "
-        f"{summary.dead_lettered} dead-lettered in {summary.duration_s:.1f}s"
-        + (f" ({summary.message})" if summary.message else "")
-    )
+    else:
+        report(data, params["as_json"], runner.summary_text(data))
+    if data["exit_code"]:  # a failure, or a run that ended cleanly short of its work (9)
+        raise SystemExit(data["exit_code"])
 
 
 def _flow_command(name: str, flow: Callable[..., flows.RunSummary], doc: str) -> None:
@@ -454,7 +325,7 @@ _flow_command(
 def status(**params: Any) -> None:
     """Watermark, last runs, lock holder, counts, dead letters and credits."""
     configure(params["log_format"], params["log_level"])
-    services = build_services(params["opensearch_url"], params["base"], None, False)
+    services = build_services({**params, "progress": False}, None)
     try:
         removed = force_unlock(services.state, params["base"]) if params["force_unlock"] else None
         data = status_data(services)
@@ -477,14 +348,14 @@ def _fail_command(kind: str, exc: SyncError) -> NoReturn:
     if kind != "run":
         fail(exc, kind=kind)
     ctx = click.get_current_context()
-    data = flow_failure_data(kind, exc)
+    data = runner.failure_data(kind, exc)
     if ctx.params.get("as_json"):
         click.echo(json.dumps(data, default=str, sort_keys=True))
     if ctx.params.get("log_format") == "json":
         log.error("%s failed: %s", kind, data["error"])
     else:
         click.echo(f"Error: {data['error']}", err=True)
-    sys.exit(data["exit_code"])
+    raise SystemExit(data["exit_code"])
 
 
 @main.command()
@@ -527,53 +398,32 @@ def run(**params: Any) -> None:
     logged and recorded; the loop goes on (the next run resumes where it stopped).
     """
     configure(params["log_format"], params["log_level"])
-    jobo = build_jobo(params)
-    settings = build_settings(params["base"], params)
-    services = build_services(params["opensearch_url"], params["base"], jobo, params["progress"])
-    every: timedelta = params["every"]
-    resync_every: timedelta = params["resync_every"]
-    textfile: Path | None = params["metrics_file"]
-    metrics = Metrics()
-    if textfile is not None:
-        metrics.load_textfile(textfile)
+    settings = runner.settings_from(params["base"], params)
+    services = build_services(params, build_jobo(params))
+    metrics = RunMetrics(params["metrics_file"])
     server = None
     if params["metrics_port"] is not None:
         try:
-            server = start_metrics_server(metrics, params["metrics_port"])
+            server = start_metrics_server(metrics.metrics, params["metrics_port"])
         except OSError as exc:
             raise click.UsageError(str(exc)) from exc
         log.info("run: serving metrics on port %d (/metrics)", server.port)
+
+    def on_result(data: dict[str, Any]) -> None:  # --json: one object per cycle
+        report(data, params["as_json"], runner.summary_text(data))
+
     try:
-        flows.prepare(services, settings)  # an index nobody initialised: stop now, exit 2
-    except SyncError as exc:
+        cycles = runner.run_forever(
+            services,
+            settings,
+            every=params["every"],
+            resync_every=params["resync_every"],
+            max_cycles=params["max_cycles"],
+            metrics=metrics,
+            on_result=on_result,
+        )
+    except SyncError as exc:  # an index nobody initialised: stop now, exit 2
         _fail_command("run", exc)
-    cycles = 0
-    try:
-        with graceful_stop(services.stop):
-            while not services.stop.is_set():
-                flow: Callable[..., flows.RunSummary] = flows.sync
-                try:
-                    if flows.resync_due(services, resync_every):
-                        flow = flows.resync
-                    resync_now = flow is flows.resync
-                    summary = flows.scheduled(services, settings, resync_now=resync_now)
-                    data, text = summary_data(summary), summary_text(summary)
-                except Exception as exc:
-                    data = flow_failure_data(flow.__name__, exc)
-                    text = f"{data['kind']} failed (exit code {data['exit_code']})"
-                    log.error(
-                        "%s failed (exit code %s): %s; next run in %s",
-                        flow.__name__,
-                        data["exit_code"],
-                        data["error"],
-                        format_duration(every),
-                    )
-                publish_run(metrics, data, state=services.state, textfile=textfile)
-                report(data, params["as_json"], text)  # --json: one object per cycle
-                cycles += 1
-                if params["max_cycles"] and cycles >= params["max_cycles"]:
-                    break
-                services.stop.wait(every.total_seconds())
     finally:
         if server is not None:
             server.stop()

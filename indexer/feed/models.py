@@ -136,7 +136,6 @@ class RetryEvent:
     wait_seconds: float
 
 
-
 def check_batch_size(value: object, maximum: int, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
         raise ValueError(

@@ -56,11 +56,11 @@ from indexer.store.bulk import (
     ExpireOp,
     IndexOp,
 )
+from indexer.store.runs import RunRecorder
 from indexer.store.scan import iter_index_ids, merge_join_missing
 from indexer.store.state import (
     LeaseLock,
     LockHeldError,
-    RunRecorder,
     StateStore,
     Versioned,
     force_unlock,

@@ -25,7 +25,8 @@ import pytest
 from opensearchpy import OpenSearch
 
 from indexer.simulator import RunningSimulator, start_simulator
-from indexer.store.state import RunRecorder, StateStore
+from indexer.store.runs import RunRecorder
+from indexer.store.state import StateStore
 from indexer.timestamps import format_timestamp, utcnow
 from tests.faults.cluster import Cluster
 from tests.faults.conftest import API_KEY, FAST_UPSTREAM, REPO

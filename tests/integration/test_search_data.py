@@ -24,8 +24,8 @@ import pytest
 from opensearchpy import OpenSearch, helpers
 
 from indexer.simulator.world import FeedQuery, World, wall_clock_ms
+from indexer.store.runs import RunRecorder
 from indexer.store.schema import IndexNames, index_names, init_index
-from indexer.store.state import RunRecorder
 from indexer.transform import STATUS_EXPIRED, epoch_millis, format_timestamp, to_document
 
 pytestmark = pytest.mark.integration

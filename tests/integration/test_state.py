@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from opensearchpy import OpenSearch
 
+from indexer.store.runs import RunRecorder
 from indexer.store.state import (
     LeaseLock,
     LockHeldError,
     LockLostError,
-    RunRecorder,
     StateConflictError,
     StateStore,
     force_unlock,

@@ -98,8 +98,8 @@ def test_a_usage_error_under_json_is_a_json_object_in_the_flows_own_shape() -> N
 def test_a_failed_flow_prints_the_same_shape_as_a_successful_one() -> None:
     failed = json.loads(run_cli("sync", *NOWHERE, "--json").stdout.strip().splitlines()[-1])
     assert failed["exit_code"] == 6
-    from indexer.cli.sync import summary_data
     from indexer.sync.flows import RunSummary
+    from indexer.sync.runner import summary_data
 
     assert set(failed) == set(summary_data(RunSummary(kind="sync", outcome="success")))
 
