@@ -13,11 +13,9 @@ import hmac
 import random
 import socket
 import sys
-import threading
 import time
 import traceback
 import uuid
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from indexer.errors import IndexerError
+from indexer.simulator.accounts import Stats, Wallet
 from indexer.simulator.cursors import CursorBook, InvalidCursorError
 from indexer.simulator.faults import (
     EXPIRED_PATH,
@@ -38,6 +36,7 @@ from indexer.simulator.faults import (
     FaultSpecError,
     parse_fault,
 )
+from indexer.simulator.wire import BadRequestError, Response, json_response, problem
 from indexer.simulator.world import DAY_MS, FeedQuery, World, iso_ms, wall_clock_ms
 
 FEED_MAX_BATCH = 1000
@@ -81,43 +80,6 @@ class SimulatorConfig:
             return wall_clock_ms() // HOUR_MS * HOUR_MS
         anchor = self.anchor if self.anchor.tzinfo else self.anchor.replace(tzinfo=UTC)
         return int(anchor.timestamp() * 1000)
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    truncate: bool = False
-
-
-class BadRequestError(IndexerError):
-    """A request parameter is out of contract (answered with 400)."""
-
-
-def _json_response(status: int, payload: object, headers: dict[str, str] | None = None) -> Response:
-    return Response(status, orjson.dumps(payload), dict(headers or {}))
-
-
-def problem(
-    status: int,
-    message: str,
-    *,
-    code: str,
-    detail: str | None = None,
-    extra: Mapping[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    """A JSON problem object the way the real API answers errors."""
-    body: dict[str, Any] = {
-        "status": status,
-        "error": HTTPStatus(status).phrase,
-        "message": message,
-        "detail": detail or message,
-        "code": code,
-    }
-    body.update(extra or {})
-    return _json_response(status, body, headers)
 
 
 def format_credits(value: float) -> str:
@@ -197,94 +159,6 @@ def parse_feed_body(body: Mapping[str, Any]) -> tuple[FeedQuery, int]:
         locations=_locations(body),
     )
     return query, batch
-
-
-class Stats:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        self.jobs_served = 0
-        self.malformed_served = 0
-        self.expired_ids_served = 0
-
-    def count(self, path: str, status: int) -> None:
-        with self._lock:
-            self.requests[path][str(status)] += 1
-
-    def add(self, *, jobs: int = 0, malformed: int = 0, expired_ids: int = 0) -> None:
-        with self._lock:
-            self.jobs_served += jobs
-            self.malformed_served += malformed
-            self.expired_ids_served += expired_ids
-
-    def to_json(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "requests": {path: dict(counts) for path, counts in self.requests.items()},
-                "jobs_served": self.jobs_served,
-                "malformed_jobs_served": self.malformed_served,
-                "expired_ids_served": self.expired_ids_served,
-            }
-
-
-class Wallet:
-    """Credits for key holders without a Feed subscription."""
-
-    def __init__(self, credits: float | None, subscription: bool) -> None:
-        self.subscription = subscription
-        self.balance = credits
-        self.spent = 0.0
-        self._lock = threading.Lock()
-
-    def charge(self, cost: float) -> tuple[bool, float | None]:
-        """Deduct ``cost`` if it can be paid; ``(paid, balance)``."""
-        with self._lock:
-            if self.subscription or self.balance is None:
-                return True, None
-            if cost > self.balance:
-                return False, self.balance
-            self.balance -= cost
-            self.spent += cost
-            return True, self.balance
-
-    def configure(self, body: Mapping[str, Any]) -> None:
-        """Apply a ``POST /_sim/wallet`` body: ``balance`` (set a pay-as-you-go wallet), ``add``
-        (top up), ``subscription`` (true: pages become free; false needs a balance)."""
-        unknown = sorted(set(body) - {"balance", "add", "subscription"})
-        if unknown:
-            raise BadRequestError(
-                f"unknown wallet fields {unknown}; use add, balance or subscription"
-            )
-        for name in ("balance", "add"):
-            value = body.get(name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float) or value < 0
-            ):
-                raise BadRequestError(f"'{name}' must be a number >= 0, got {value!r}")
-        subscription = body.get("subscription")
-        if subscription is not None and not isinstance(subscription, bool):
-            raise BadRequestError(f"'subscription' must be a boolean, got {subscription!r}")
-        with self._lock:
-            balance = self.balance
-            if subscription is False and balance is None and body.get("balance") is None:
-                raise BadRequestError("leaving the subscription needs a 'balance', e.g. 1000")
-            if body.get("balance") is not None:
-                balance = float(body["balance"])
-            if body.get("add") is not None:
-                balance = (balance or 0.0) + float(body["add"])
-            if subscription is not None:
-                self.subscription = subscription
-            elif body.get("balance") is not None:
-                self.subscription = False
-            self.balance = None if self.subscription else balance
-
-    def to_json(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "subscription": self.subscription,
-                "balance": self.balance,
-                "spent": self.spent,
-            }
 
 
 def _malformed_jobs(rng: random.Random, count: int, now_ms: int) -> list[bytes]:
@@ -370,7 +244,7 @@ class SimulatorApp:
         self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
     ) -> Response:
         if path == "/_sim/health" and method == "GET":
-            return _json_response(200, {"status": "ok", **self.world.counts()})
+            return json_response(200, {"status": "ok", **self.world.counts()})
         route = self._routes.get((method, path))
         if route is None:
             if path in self._paths:
@@ -481,7 +355,7 @@ class SimulatorApp:
             )
         self.stats.add(expired_ids=len(page.job_ids))
         payload = {"job_ids": page.job_ids, "next_cursor": next_cursor, "has_more": page.has_more}
-        return _json_response(200, payload)
+        return json_response(200, payload)
 
     # -- control endpoints --------------------------------------------------------------------
 
@@ -501,7 +375,7 @@ class SimulatorApp:
         if isinstance(lag, bool) or not isinstance(lag, int | float) or lag < 0:
             raise BadRequestError(f"'lag_minutes' must be a number >= 0, got {lag!r}")
         result = self.world.mutate(**counts, lag_minutes=lag)
-        return _json_response(200, result.to_json())
+        return json_response(200, result.to_json())
 
     def _arm_faults(self, _query: str, raw: bytes, _fault: Fault | None) -> Response:
         try:
@@ -515,12 +389,12 @@ class SimulatorApp:
             raise BadRequestError(str(error)) from error
         for fault in faults:
             self.faults.arm(fault)
-        return _json_response(
+        return json_response(
             200, {"armed": [f.to_json() for f in faults], "pending": self.faults.pending()}
         )
 
     def _clear_faults(self, _query: str, _raw: bytes, _fault: Fault | None) -> Response:
-        return _json_response(200, {"cleared": self.faults.clear()})
+        return json_response(200, {"cleared": self.faults.clear()})
 
     def _stats(self, _query: str, _raw: bytes, _fault: Fault | None) -> Response:
         payload = self.stats.to_json()
@@ -529,17 +403,17 @@ class SimulatorApp:
         payload["credits_balance"] = self.wallet.balance
         payload["credits_spent"] = self.wallet.spent
         payload["pending_faults"] = self.faults.pending()
-        return _json_response(200, payload)
+        return json_response(200, payload)
 
     def _wallet(self, _query: str, _raw: bytes, _fault: Fault | None) -> Response:
-        return _json_response(200, self.wallet.to_json())
+        return json_response(200, self.wallet.to_json())
 
     def _set_wallet(self, _query: str, raw: bytes, _fault: Fault | None) -> Response:
         self.wallet.configure(self._json_object(raw))
-        return _json_response(200, self.wallet.to_json())
+        return json_response(200, self.wallet.to_json())
 
     def _truth(self, _query: str, _raw: bytes, _fault: Fault | None) -> Response:
-        return _json_response(200, self.world.truth())
+        return json_response(200, self.world.truth())
 
     # -- helpers ------------------------------------------------------------------------------
 
