@@ -118,7 +118,7 @@ def render_page(page: SearchPage) -> list[str]:
             lines.append(f"{'':<4}also on {hit.get('source') or '?'} and {boards}")
     for name, buckets in page.facets.items():
         if buckets:
-            shown = ", ".join(f"{b.value} ({b.count})" for b in buckets[:8])
+            shown = ", ".join(f"{b.label or b.value} ({b.count})" for b in buckets[:8])
             lines.append(f"  {name}: {shown}")
     if page.next_after:
         lines.append(f"next page: --after {page.next_after}")

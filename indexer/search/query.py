@@ -92,6 +92,9 @@ FACET_FIELDS: dict[str, str] = {
     "skill": "skills",
 }
 DEFAULT_FACET_SIZE = 20
+# Facets on normalised (lower-cased, accent-folded) fields whose values people read: each bucket
+# also fetches one job's own spelling of the value (``new york`` -> ``New York``) as its label.
+LABELLED_FACETS = frozenset({"country", "city", "skill"})
 
 # What a hit carries back (the description is large: only its highlight comes back).
 _SOURCE_FIELDS = [
@@ -182,8 +185,12 @@ class SearchQuery:
 
 @dataclass
 class FacetBucket:
-    value: str
+    value: str  # what a filter takes (the normalised form for labelled facets)
     count: int
+    label: str | None = None  # how a job spells it, for display (None: show ``value``)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "label": self.label or self.value, "count": self.count}
 
 
 @dataclass
@@ -203,7 +210,7 @@ class SearchPage:
             "did_you_mean": self.did_you_mean,
             "hits": self.hits,
             "facets": {
-                name: [{"value": b.value, "count": b.count} for b in buckets]
+                name: [bucket.as_dict() for bucket in buckets]
                 for name, buckets in self.facets.items()
             },
             "next_after": self.next_after,
@@ -466,6 +473,9 @@ def _aggs(query: SearchQuery, text: str) -> dict[str, Any]:
         name: {"terms": {"field": FACET_FIELDS[name], "size": query.facet_size}}
         for name in query.facets
     }
+    for name in LABELLED_FACETS & set(query.facets):
+        spelling = {"top_hits": {"size": 1, "_source": {"includes": [FACET_FIELDS[name]]}}}
+        aggs[name]["aggs"] = {"spelling": spelling}
     if text:  # how many match as spelled (few: the runner asks for a respelling)
         aggs[EXACT_MATCHES] = {"filter": every_word_query(text)}
     if query.collapse:

@@ -13,6 +13,7 @@ from opensearchpy import OpenSearch
 
 from indexer.search.query import (
     EXACT_MATCHES,
+    FACET_FIELDS,
     AmbiguousCityError,
     FacetBucket,
     GeoPoint,
@@ -23,6 +24,7 @@ from indexer.search.query import (
     next_page_token,
     terms_filter,
 )
+from indexer.search.suggest import fold
 
 DID_YOU_MEAN_BELOW = 5  # offer a respelling when fewer jobs than this match as spelled
 
@@ -181,11 +183,29 @@ def _facets(aggregations: Mapping[str, Any], names: Sequence[str]) -> dict[str, 
     facets: dict[str, list[FacetBucket]] = {}
     for name in names:
         buckets = aggregations.get(name, {}).get("buckets", [])
-        facets[name] = [
-            FacetBucket(value=str(b.get("key_as_string", b["key"])), count=int(b["doc_count"]))
-            for b in buckets
-        ]
+        facets[name] = [_bucket(name, bucket) for bucket in buckets]
     return facets
+
+
+def _bucket(name: str, bucket: Mapping[str, Any]) -> FacetBucket:
+    value = str(bucket.get("key_as_string", bucket["key"]))
+    return FacetBucket(value=value, count=int(bucket["doc_count"]), label=_label(name, bucket))
+
+
+def _label(name: str, bucket: Mapping[str, Any]) -> str | None:
+    """The spelling of the bucket's value in the job its ``spelling`` sub-aggregation fetched
+    (a job lists several skills or cities: the one that folds to the key)."""
+    hits = bucket.get("spelling", {}).get("hits", {}).get("hits", [])
+    if not hits:
+        return None
+    spelled: Any = hits[0].get("_source", {})
+    for part in FACET_FIELDS[name].split("."):
+        spelled = spelled.get(part) if isinstance(spelled, Mapping) else None
+    key = fold(str(bucket["key"]))
+    for candidate in spelled if isinstance(spelled, list) else [spelled]:
+        if isinstance(candidate, str) and fold(candidate) == key:
+            return candidate
+    return None
 
 
 def search(client: OpenSearch, alias: str, query: SearchQuery) -> SearchPage:

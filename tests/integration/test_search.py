@@ -338,6 +338,27 @@ def test_location_facets_count_jobs_not_locations(
         assert bucket.count == len(jobs)
 
 
+def test_labelled_facets_show_a_jobs_own_spelling_and_filter_by_the_folded_value(
+    os_client: OpenSearch, world_index: WorldIndex
+) -> None:
+    alias = world_index.names.read_alias
+    page = search(
+        os_client, alias, SearchQuery(collapse=False, facets=["city", "skill", "country"])
+    )
+    for facet, field_name in (("city", "cities"), ("skill", "skills"), ("country", "countries")):
+        spellings = {value for doc in world_index.active for value in doc[field_name]}
+        assert page.facets[facet], facet
+        for bucket in page.facets[facet]:
+            assert bucket.label in spellings, (facet, bucket)  # as a job wrote it
+            assert folded(bucket.label) == bucket.value, (facet, bucket)
+            shown = bucket.as_dict()
+            assert shown["label"] == bucket.label
+    city = page.facets["city"][0]
+    assert city.label != city.value  # the world's cities are capitalised; the key is not
+    found = count(os_client, alias, SearchQuery(collapse=False, city=[city.label or ""]))
+    assert found == city.count
+
+
 # --------------------------------------------------------------------------- pagination
 
 
