@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner, Result
@@ -12,6 +14,7 @@ from opensearchpy import OpenSearch
 import indexer.cli.search  # noqa: F401 (registers the commands on main)
 from indexer.cli import main
 from indexer.search import fold
+from indexer.transform import to_document
 from tests.integration.test_search_data import (  # noqa: F401
     WorldIndex,
     most_common_city,
@@ -136,3 +139,46 @@ def test_stats_json_and_text(opensearch_url: str, world_index: WorldIndex) -> No
     assert stats["expired"] == len(world_index.expired_ids)
     text = run(opensearch_url, world_index, "stats")
     assert f"{len(world_index.active)} active" in text.output
+
+
+def test_the_table_keeps_its_columns_with_wide_cjk_titles(
+    opensearch_url: str, os_client: OpenSearch
+) -> None:
+    """Titles and companies in Chinese or Japanese take two terminal columns a character: the
+    columns after them must start where they start on an ASCII row."""
+    from indexer.cli.text import display_width
+    from indexer.store.schema import index_names, init_index
+    from tests.integration.test_search_data import _load, world_jobs
+
+    base = f"test-cjk-{uuid.uuid4().hex[:10]}"
+    names = index_names(base)
+    jobs = world_jobs(count=3, seed=7)
+    jobs[0]["title"] = "高级软件工程师（后端开发，分布式系统方向）"  # noqa: RUF001 (full-width on purpose)
+    jobs[0]["company"]["name"] = "株式会社テクノロジーソリューションズ"
+    jobs[1]["title"] = "Senior Software Engineer"
+    now = datetime.now(UTC)
+    try:
+        init_index(os_client, base)
+        _load(os_client, names, [to_document(job, indexed_at=now) for job in jobs])
+        os_client.indices.refresh(index=names.all_alias)
+        result = CliRunner().invoke(
+            main,
+            ["search", "--opensearch-url", opensearch_url, "--index", base, "--sort", "recency"],
+        )
+        assert result.exit_code == 0, result.output
+        rows = [
+            line
+            for line in result.output.splitlines()
+            if line.rstrip().endswith(tuple(job["id"] for job in jobs))
+        ]
+        assert len(rows) == 3, result.output
+        widths = {display_width(row) for row in rows}
+        assert len(widths) == 1, rows  # every row as wide as the others
+        cjk = next(row for row in rows if row.rstrip().endswith(jobs[0]["id"]))
+        assert "…" in cjk  # the long title was cut to its column, not left to push the rest
+        for row in rows:  # the id column starts at the same terminal column on every row
+            head = row[: row.rindex(" ") + 1]
+            assert display_width(head) == display_width(rows[0][: rows[0].rindex(" ") + 1])
+    finally:
+        os_client.indices.delete(index=f"{base}*", ignore_unavailable=True, expand_wildcards="all")
+        os_client.indices.delete_index_template(name=f"{base}*", ignore=[404])
