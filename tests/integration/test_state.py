@@ -271,3 +271,41 @@ def test_run_records_start_finish_and_queries(recorder: RunRecorder) -> None:
 def test_finish_of_an_unknown_run_names_it(recorder: RunRecorder) -> None:
     with pytest.raises(KeyError, match="no run 'nope'"):
         recorder.finish("nope", "success", {}, [])
+
+
+# --------------------------------------------------------------------------- typed documents
+
+
+def test_the_sync_watermark_round_trips_and_keeps_fields_it_does_not_know(
+    store: StateStore,
+) -> None:
+    from indexer.store.state_docs import SyncWatermark
+
+    empty = SyncWatermark.load(store)
+    assert empty == SyncWatermark()
+    assert not empty.has_backfill
+    store.save("sync", {"last_sweep_at": "2025-01-01T00:00:00Z", "written_by": "v9"}, expected=None)
+    loaded = SyncWatermark.load(store)
+    assert loaded.last_sweep_at == datetime(2025, 1, 1, tzinfo=UTC)
+    loaded.backfill_completed_at = datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    loaded.save(store)
+    raw = store.load("sync")
+    assert raw is not None
+    assert raw.doc["written_by"] == "v9"  # a newer indexer's field survives an older one
+    assert raw.doc["backfill_completed_at"] == "2025-01-02T03:04:05.678Z"
+    again = SyncWatermark.load(store)
+    assert again == loaded
+    assert again.has_backfill
+
+
+def test_two_writers_of_the_watermark_cannot_both_win(store: StateStore) -> None:
+    from indexer.store.state_docs import SyncWatermark
+
+    first, second = SyncWatermark.load(store), SyncWatermark.load(store)
+    first.last_run_started_at = datetime(2025, 1, 1, tzinfo=UTC)
+    first.save(store)
+    second.last_run_started_at = datetime(2024, 1, 1, tzinfo=UTC)
+    with pytest.raises(StateConflictError):
+        second.save(store)
+    first.last_sweep_at = datetime(2025, 1, 1, tzinfo=UTC)
+    first.save(store)  # its own next save names the version it wrote
