@@ -76,6 +76,14 @@ COMMANDS: dict[str, LazyCommand] = {
         "indexer.cli.search",
         "OpenSearch Dashboards saved objects (index patterns, visualisations, a dashboard).",
     ),
+    "alerts": LazyCommand(
+        "indexer.cli.alerts",
+        "Saved searches matched against every job a run writes; their matches and webhooks.",
+    ),
+    "changes": LazyCommand(
+        "indexer.cli.alerts",
+        "What the runs created, updated, expired and deleted, oldest first.",
+    ),
     "simulate": LazyCommand(
         "indexer.cli.simulate",
         "Serve a simulated Jobo Feed API (plus /_sim/ control endpoints) until stopped.",

@@ -58,6 +58,17 @@ EXAMPLES: dict[str, str] = {
     "dashboards import": "OSD_PASSWORD=... jobo-indexer dashboards import \\\n"
     "    --url https://dashboards.internal:5601 --user admin",
     "dashboards check": "jobo-indexer dashboards check --index jobs",
+    "alerts": 'jobo-indexer alerts add remote-python "python developer" \\\n'
+    "    --workplace-type remote --country US --webhook https://hooks.example.org/jobs\n"
+    "jobo-indexer alerts matches remote-python --since 1d --json",
+    "alerts add": 'jobo-indexer alerts add berlin-data "data engineer" --near-city Berlin \\\n'
+    "    --radius 30km --salary-min 70000 --webhook https://hooks.example.org/jobs",
+    "alerts list": "jobo-indexer alerts list --json",
+    "alerts remove": "jobo-indexer alerts remove berlin-data",
+    "alerts matches": "jobo-indexer alerts matches berlin-data --since 2026-12-01T00:00:00Z --json",
+    "alerts deliver": "JOBO_ALERTS_WEBHOOK_SECRET=... jobo-indexer alerts deliver --json",
+    "changes": "jobo-indexer changes --since 15m --json\n"
+    "jobo-indexer changes --since 2026-12-01T00:00:00Z --kind expired",
     "simulate": "JOBO_API_KEY=sim-key jobo-indexer simulate --port 8765 --jobs 10000",
     "ping": "OPENSEARCH_URL=https://search.internal:9200 jobo-indexer ping",
 }

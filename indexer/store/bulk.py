@@ -68,6 +68,7 @@ __all__ = [
     "ExpireOp",
     "IndexBlockedError",
     "IndexOp",
+    "ItemObserver",
     "Operation",
     "classify_item",
 ]
@@ -75,6 +76,9 @@ __all__ = [
 RETRYABLE_REQUEST_STATUSES = frozenset({429, 502, 503, 504})
 _ALL_ERROR_STATUSES = range(300, 600)
 _NDJSON = {"content-type": "application/x-ndjson"}
+
+#: ``observe(op, outcome, answer)``: one operation's final outcome and its bulk item answer.
+ItemObserver = Callable[[Operation, str, dict[str, Any]], None]
 
 
 class BulkWriteError(IndexerError):
@@ -172,14 +176,19 @@ class BulkWriter:
 
     # -- public ---------------------------------------------------------------------------------
 
-    def write(self, ops: Iterable[Operation]) -> BulkResult:
-        """Send ``ops`` in chunks; return the counts. Raises BulkWriteError / IndexBlockedError."""
+    def write(self, ops: Iterable[Operation], observe: ItemObserver | None = None) -> BulkResult:
+        """Send ``ops`` in chunks; return the counts. Raises BulkWriteError / IndexBlockedError.
+
+        ``observe(op, outcome, answer)`` is called with each operation's final outcome (one of
+        ``bulk_wire.OUTCOME_*``) and its item answer (``result``, ``_version``, ...): the change
+        stream and the alerts learn from it which versions this write created or replaced.
+        """
         result = BulkResult()
         letters: list[DeadLetter] = []
         for chunk in chunk_encoded(
             self._encode_all(ops, letters), max_docs=self.max_docs, max_bytes=self.max_bytes
         ):
-            self._write_chunk(chunk, result, letters)
+            self._write_chunk(chunk, result, letters, observe)
             self._flush_dead_letters(letters, result)
         self._flush_dead_letters(letters, result)
         return result
@@ -194,7 +203,11 @@ class BulkWriter:
                 yield encode_op(op)
 
     def _write_chunk(
-        self, chunk: list[Encoded], result: BulkResult, letters: list[DeadLetter]
+        self,
+        chunk: list[Encoded],
+        result: BulkResult,
+        letters: list[DeadLetter],
+        observe: ItemObserver | None = None,
     ) -> None:
         answers = self._send_with_item_retries(chunk, self._path(self.index), result)
         blocked: str | None = None
@@ -211,6 +224,8 @@ class BulkWriter:
                 )
             else:
                 self._count(encoded, item, outcome, result, letters)
+                if observe is not None:
+                    observe(encoded.op, outcome, item_body(item))
         if blocked is not None:
             self._flush_dead_letters(letters, result)
             raise IndexBlockedError(self.index, blocked, result)

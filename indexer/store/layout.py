@@ -6,7 +6,9 @@ For a base ``B`` (default ``jobs``):
   created from the index template ``B-template`` (patterns ``B-v*``);
 * aliases ``B`` (readers; filtered to ``status: active``), ``B-all`` (every document, expired too)
   and ``B-write`` (the one index writes go to, ``is_write_index: true``);
-* plain indices ``B-indexer-state``, ``B-indexer-runs`` and ``B-dead-letters``.
+* plain indices ``B-indexer-state``, ``B-indexer-runs`` and ``B-dead-letters``;
+* for alerts and the change stream (created when first used): ``B-saved-searches``,
+  ``B-alert-matches`` and ``B-changes``.
 
 Every mapping body carries ``_meta.version`` and ``_meta.digest`` (a hash of the file's settings and
 mappings), so ``init`` can tell when the live index no longer matches ``mappings/``. Nothing here
@@ -33,6 +35,8 @@ JOBS_TEMPLATE_FILE = "jobs.json"
 STATE_FILE = "indexer-state.json"
 RUNS_FILE = "indexer-runs.json"
 DEAD_LETTERS_FILE = "dead-letters.json"
+CHANGES_FILE = "changes.json"
+ALERT_MATCHES_FILE = "alert-matches.json"
 
 _TIMESTAMP_FORMAT = "%Y%m%d%H%M%S"
 _FORBIDDEN_BASE_CHARS = frozenset(' "*\\<|,>/?#:')
@@ -64,6 +68,20 @@ class IndexNames:
     state: str
     runs: str
     dead_letters: str
+
+    @property
+    def saved_searches(self) -> str:
+        """The alerts' saved searches (percolator queries over the jobs mapping)."""
+        return f"{self.base}-saved-searches"
+
+    @property
+    def alert_matches(self) -> str:
+        return f"{self.base}-alert-matches"
+
+    @property
+    def changes(self) -> str:
+        """The change stream: what each run created, updated and expired."""
+        return f"{self.base}-changes"
 
     @property
     def aliases(self) -> tuple[str, str, str]:

@@ -58,6 +58,7 @@ class RunRecorder:
         self.client = client
         self.index = runs_index
         self.clock = clock
+        self.last_run_id: str | None = None  # the run this recorder started last
 
     def start(self, kind: str, params: Mapping[str, Any] | None = None) -> str:
         started = self.clock()
@@ -77,6 +78,7 @@ class RunRecorder:
             body=document,
             params={"op_type": "create", "refresh": "true"},
         )
+        self.last_run_id = run_id
         return run_id
 
     def finish(

@@ -687,9 +687,7 @@ def _backfill(svc: Services, settings: SyncSettings, summary: RunSummary) -> Non
     )
     physical = schema.live_physical_index(svc.client, svc.names.base)
     if settings.bulk_load:
-        schema.enter_bulk_load(
-            svc.client, physical, drop_replicas=settings.bulk_load_drop_replicas
-        )
+        schema.enter_bulk_load(svc.client, physical, drop_replicas=settings.bulk_load_drop_replicas)
     try:
         checkpoint = scan_feed(
             svc,

@@ -1,0 +1,185 @@
+"""The alert matches in ``<base>-alert-matches``: one document per (saved search, job) pair.
+
+Id: derived from the search's name, when it was saved and the job id (:func:`match_id`), written
+with ``op_type=create`` (:mod:`indexer.store.once`): the first matching version is recorded, and
+no replay, overlap, crash or resume can record the pair again. ``delivery`` holds the webhook's
+side: ``delivered_at`` once a receiver acknowledged it, else ``attempts``, ``failed_at`` and
+``last_error`` (redacted) of the deliveries that failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from opensearchpy import OpenSearch, helpers
+
+from indexer.store.layout import ALERT_MATCHES_FILE, IndexNames, load_plain_mapping
+from indexer.store.once import ensure_index, fact_id
+from indexer.timestamps import format_timestamp
+
+MAX_LISTED = 10_000
+
+
+def match_id(search: str, saved_at: str, job_id: str) -> str:
+    return fact_id("match", search, saved_at, job_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    search: str
+    search_saved_at: str
+    job_id: str
+    version: int
+    matched_at: str
+    written_at: str
+    run_id: str | None
+    title: str | None = None
+    company: str | None = None
+    listing_url: str | None = None
+
+    @property
+    def id(self) -> str:
+        return match_id(self.search, self.search_saved_at, self.job_id)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "search": self.search,
+            "search_saved_at": self.search_saved_at,
+            "job_id": self.job_id,
+            "version": self.version,
+            "matched_at": self.matched_at,
+            "written_at": self.written_at,
+            "run_id": self.run_id,
+            "title": self.title,
+            "company": self.company,
+            "listing_url": self.listing_url,
+        }
+
+
+def ensure_matches_index(client: OpenSearch, names: IndexNames) -> bool:
+    return ensure_index(
+        client, names.alert_matches, load_plain_mapping(ALERT_MATCHES_FILE).index_body()
+    )
+
+
+def list_matches(
+    client: OpenSearch,
+    names: IndexNames,
+    search: str,
+    *,
+    since: datetime | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """The matches of ``search``, newest first (``matched_at`` at or after ``since``)."""
+    if not client.indices.exists(index=names.alert_matches):
+        return []
+    client.indices.refresh(index=names.alert_matches)
+    filters: list[dict[str, Any]] = [{"term": {"search": search}}]
+    if since is not None:
+        filters.append({"range": {"matched_at": {"gte": format_timestamp(since)}}})
+    answer = client.search(
+        index=names.alert_matches,
+        body={
+            "size": min(limit, MAX_LISTED),
+            "query": {"bool": {"filter": filters}},
+            "sort": [{"matched_at": "desc"}, {"job_id": "asc"}],
+        },
+    )
+    return [hit["_source"] for hit in answer["hits"]["hits"]]
+
+
+def match_counts(client: OpenSearch, names: IndexNames) -> dict[str, dict[str, int]]:
+    """Per saved search: ``total``, ``undelivered`` and ``failing`` (delivery attempts failed)."""
+    if not client.indices.exists(index=names.alert_matches):
+        return {}
+    client.indices.refresh(index=names.alert_matches)
+    undelivered = {"bool": {"must_not": [{"exists": {"field": "delivery.delivered_at"}}]}}
+    failed = {"exists": {"field": "delivery.failed_at"}}
+    answer = client.search(
+        index=names.alert_matches,
+        body={
+            "size": 0,
+            "aggs": {
+                "searches": {
+                    "terms": {"field": "search", "size": MAX_LISTED},
+                    "aggs": {
+                        "undelivered": {"filter": undelivered},
+                        "failing": {"filter": {"bool": {"filter": [undelivered, failed]}}},
+                    },
+                }
+            },
+        },
+    )
+    return {
+        bucket["key"]: {
+            "total": bucket["doc_count"],
+            "undelivered": bucket["undelivered"]["doc_count"],
+            "failing": bucket["failing"]["doc_count"],
+        }
+        for bucket in answer["aggregations"]["searches"]["buckets"]
+    }
+
+
+def undelivered(
+    client: OpenSearch, names: IndexNames, search: str, limit: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """Up to ``limit`` matches of ``search`` no receiver acknowledged yet, oldest first."""
+    if not client.indices.exists(index=names.alert_matches):
+        return []
+    client.indices.refresh(index=names.alert_matches)
+    answer = client.search(
+        index=names.alert_matches,
+        body={
+            "size": limit,
+            "query": {
+                "bool": {
+                    "filter": [{"term": {"search": search}}],
+                    "must_not": [{"exists": {"field": "delivery.delivered_at"}}],
+                }
+            },
+            "sort": [{"matched_at": "asc"}, {"job_id": "asc"}],
+        },
+    )
+    return [(hit["_id"], hit["_source"]) for hit in answer["hits"]["hits"]]
+
+
+def mark_delivery(
+    client: OpenSearch,
+    names: IndexNames,
+    ids: Sequence[str],
+    *,
+    delivered_at: str | None = None,
+    failed_at: str | None = None,
+    error: str | None = None,
+    attempts: int = 0,
+) -> None:
+    """Record a delivery outcome on each match (a partial update of ``delivery``)."""
+    if delivered_at is not None:
+        delivery: dict[str, Any] = {"delivered_at": delivered_at}
+    else:
+        delivery = {"failed_at": failed_at, "last_error": error}
+    script = (
+        "if (ctx._source.delivery == null) { ctx._source.delivery = new HashMap(); } "
+        "for (entry in params.delivery.entrySet()) { "
+        "ctx._source.delivery[entry.getKey()] = entry.getValue(); } "
+        "def seen = ctx._source.delivery.attempts; "
+        "ctx._source.delivery.attempts = (seen == null ? 0 : seen) + params.attempts;"
+    )
+    actions = (
+        {
+            "_op_type": "update",
+            "_index": names.alert_matches,
+            "_id": ident,
+            "retry_on_conflict": 3,
+            "script": {
+                "source": script,
+                "lang": "painless",
+                "params": {"delivery": delivery, "attempts": attempts},
+            },
+        }
+        for ident in ids
+    )
+    helpers.bulk(client, actions, refresh=True)
