@@ -34,7 +34,8 @@ from indexer.feed import FeedPage, JoboClient
 from indexer.simulator import start_simulator
 from indexer.store.bulk_wire import chunk_encoded, encode_op
 from indexer.store.operations import DeadLetter
-from indexer.sync.flows import _drop_known, _job_id, page_operations
+from indexer.sync.checkpoint import job_id
+from indexer.sync.page_writer import drop_known, page_operations
 from indexer.sync.pipeline import collect_rarely
 from indexer.timestamps import utcnow
 from indexer.transform import InvalidJob, version_of
@@ -53,11 +54,11 @@ class HotPath:
         found = []
         for job in page.jobs:
             with contextlib.suppress(InvalidJob):
-                found.append((_job_id(job), version_of(job)))
+                found.append((job_id(job), version_of(job)))
         return [(ident, version) for ident, version in found if ident]
 
     def skip_known(self, page: FeedPage, known: dict[str, int]) -> list[Any]:
-        return _drop_known(page.jobs, lambda ids: {i: known[i] for i in ids if i in known})
+        return drop_known(page.jobs, lambda ids: {i: known[i] for i in ids if i in known})
 
     def transform(self, page: FeedPage, indexed_at: datetime) -> list[Any]:
         return page_operations(page.jobs, indexed_at)

@@ -31,7 +31,7 @@ The tree (exit code in brackets; a subclass inherits its parent's code unless it
     │   └── JoboUnavailableError, JoboBadRequestError, JoboCursorError, ... [5]
     ├── RetriesExhaustedError [1]            (retry) internal: callers turn it into their own
     ├── InvalidJob [1]                       (transform) dead-lettered, never escapes a run
-    └── FxTableError, OrderingError, SynonymsError [1]  (currency, store.scan, store.synonyms)
+    └── FxTableError, SynonymsError [1]      (currency, store.synonyms)
                                              programming or packaging faults
 
 Errors that are also a ``ValueError`` (usage errors, ``InvalidJob``) keep that base too, so callers

@@ -1,20 +1,18 @@
-"""Stream the ids of an index in ascending order with flat memory, and merge-join id streams.
+"""Stream the ids of an index in ascending order with flat memory; look versions up by id.
 
-Ordering assumption
+Ordering
     ``iter_index_ids`` sorts on the keyword field ``id`` (doc values), which OpenSearch compares
     as UTF-8 bytes. For valid Unicode strings UTF-8 byte order equals code point order, which is
-    exactly how Python compares ``str``; so ``sorted(ids)`` in Python (or ``sort`` with
-    ``LC_ALL=C`` on a UTF-8 file) orders feed ids the same way as the index. This holds as long as
-    the ``id`` field has no normalizer (no lowercasing) and no ``ignore_above`` shorter than the
-    ids. Uppercase sorts before lowercase ("B" < "a"). ``merge_join_missing`` checks both streams
-    and raises ``OrderingError`` the moment either goes backwards, so a mismatch can never turn
-    into wrong "missing" ids silently.
+    exactly how Python compares ``str`` and how SQLite's default BINARY collation compares TEXT:
+    the re-sync's index read can tell by a plain ``>`` whether it has passed an id. This holds as
+    long as the ``id`` field has no normalizer (no lowercasing) and no ``ignore_above`` shorter
+    than the ids. Uppercase sorts before lowercase ("B" < "a").
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,11 +23,9 @@ from indexer.errors import ExitCode, IndexerError
 
 __all__ = [
     "IndexedId",
-    "OrderingError",
     "PointInTimeUnavailableError",
     "iter_index_ids",
     "lookup_versions",
-    "merge_join_missing",
 ]
 
 DEFAULT_FIELDS = ("updated_at", "status", "indexed_at")
@@ -67,10 +63,6 @@ class PointInTimeUnavailableError(IndexerError):
     """The cluster cannot open a point in time (too old, missing index, or not permitted)."""
 
     exit_code = ExitCode.OPENSEARCH_FAILED
-
-
-class OrderingError(IndexerError, ValueError):
-    """A stream given to the merge join is not in ascending order."""
 
 
 def iter_index_ids(
@@ -203,39 +195,3 @@ def _reason(error: TransportError) -> str:
     if isinstance(detail, dict):
         return f"{detail.get('type')}: {detail.get('reason')}"
     return f"HTTP {error.status_code}: {error.error}"
-
-
-def merge_join_missing(
-    index_ids: Iterable[IndexedId], feed_ids: Iterable[str]
-) -> Iterator[IndexedId]:
-    """Index entries whose id does not occur in ``feed_ids``; both ascending, O(1) memory.
-
-    Duplicates are allowed in either stream. Raises OrderingError when a stream goes backwards
-    (which means the two sides do not sort the same way: see the module docstring).
-    """
-    feed = iter(feed_ids)
-    previous_feed: str | None = None
-    current_feed = _next_feed(feed, previous_feed)
-    previous_index: str | None = None
-    for entry in index_ids:
-        if previous_index is not None and entry.id < previous_index:
-            raise OrderingError(
-                f"index ids go backwards: {entry.id!r} after {previous_index!r}; the index scan "
-                "must be sorted on the keyword id field"
-            )
-        previous_index = entry.id
-        while current_feed is not None and current_feed < entry.id:
-            previous_feed = current_feed
-            current_feed = _next_feed(feed, previous_feed)
-        if current_feed != entry.id:
-            yield entry
-
-
-def _next_feed(feed: Iterator[str], previous: str | None) -> str | None:
-    value = next(feed, None)
-    if value is not None and previous is not None and value < previous:
-        raise OrderingError(
-            f"feed ids go backwards: {value!r} after {previous!r}; sort them with plain code "
-            "point order (Python sorted(), or `LC_ALL=C sort`) before the merge join"
-        )
-    return value

@@ -8,8 +8,8 @@ when both streams reached their end: an incomplete side raises or reports "stopp
 "nothing is missing".
 
 Resuming: the scan's checkpoint stores the spill's token; a resumed scan continues only with the
-very file it wrote, holding at least the ids its checkpoint counted. An index read that had not
-finished is read again (a new point in time); one that had is kept.
+very file it wrote, holding at least the ids its checkpoint counted. The index is read again on
+every run, from a new point in time.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from opensearchpy import OpenSearch
 
 from indexer.progress import Heartbeat, Progress
 from indexer.sync.index_read import IndexRead
-from indexer.sync.resync_spill import ResyncSpill
+from indexer.sync.spill import open_spill
 from indexer.timestamps import epoch_millis, parse_timestamp
 
 log = logging.getLogger("indexer.sync")
@@ -43,8 +43,10 @@ class ResyncEvidence:
         progress: Callable[[str, int | None], Progress],
         stop: threading.Event,
     ) -> None:
-        self.spill = ResyncSpill(path)
+        self.spill = open_spill(path)
+        self._progress = progress
         self._read = IndexRead(client, index, self.spill, progress=progress, stop=stop)
+        self._trusted: dict[tuple[Any, ...], bool] = {}
 
     # ---- hooks of the feed scan ------------------------------------------------------------
 
@@ -52,10 +54,16 @@ class ResyncEvidence:
         """A new re-sync: forget the last one's evidence; the checkpoint names this file."""
         self.spill.clear()
         doc["seen_token"] = self.spill.token
+        doc["seen_path"] = str(self.spill.path)
 
     def can_resume(self, doc: dict[str, Any]) -> bool:
+        """Whether the scan in progress may go on with this file (asked twice per run: by the
+        cost estimate and by the scan; the file is checked and the refusal logged once)."""
         acknowledged = int(doc.get("jobs", 0)) - int(doc.get("anonymous_jobs", 0))
-        trusted = self.spill.trustworthy(doc.get("seen_token"), acknowledged)
+        key = (doc.get("seen_token"), acknowledged)
+        if key in self._trusted:
+            return self._trusted[key]
+        trusted = self._trusted[key] = self.spill.trustworthy(doc.get("seen_token"), acknowledged)
         if not trusted:
             log.warning(
                 "resync: the spill file %s does not hold the ids the checkpoint counted; "
@@ -81,9 +89,13 @@ class ResyncEvidence:
         """How many index ids the feed no longer has; None when the index read was stopped."""
         if not self._read.finish():
             return None
-        heartbeat = Heartbeat("resync: anti-join")
+        heartbeat = Heartbeat("resync: anti-join, indexing the feed ids")
+        progress = self._progress("resync: anti-join", self.spill.index_count())
         started = time.monotonic()
-        missing = self.spill.compute_missing(heartbeat.beat)
+        try:
+            missing = self.spill.compute_missing(heartbeat=heartbeat.beat, advance=progress.advance)
+        finally:
+            progress.close()
         log.info(
             "resync: anti-join of %s feed ids with %s index ids: %s missing (%.1f s)",
             f"{self.spill.feed_count():,}",

@@ -14,7 +14,8 @@ re-sync's spill file, which then serves two purposes:
 The point in time is opened when the pass starts, before the re-sync writes anything of this
 run, so "active in the snapshot and absent from the feed" is exactly the set to expire: every
 document this run writes came from the feed. A pass that did not reach the end (stopped, failed)
-leaves the spill's index side incomplete, and the anti-join refuses to run on it.
+leaves the spill's index side incomplete, and the anti-join refuses to run on it. A resumed
+re-sync reads the index again, from a new point in time.
 """
 
 from __future__ import annotations
@@ -73,10 +74,9 @@ class IndexRead:
         """Start the pass; ``active`` rows are documents with status active not written at or
         after ``not_written_since`` (epoch ms): the ones a re-sync may expire."""
         self._not_written_since = not_written_since
-        self._complete = self._spill.index_complete  # kept by a resumed scan's file
-        if self._complete:
-            log.info("resync: index read: already complete in the spill (resumed)")
-            return
+        # Always from a new point in time, even when a resumed scan's file holds a complete
+        # read: between the two runs, a sync may have written documents that the old snapshot
+        # shows as not written since the re-sync began.
         self._spill.restart_index()
         self._thread.start()
 
@@ -148,10 +148,11 @@ class IndexRead:
 
     def _row(self, entry: IndexedId) -> tuple[str, int | None, bool]:
         version, indexed_at = entry.updated_at, entry.indexed_at
+        # A document without ``indexed_at`` is never a candidate (as a range query on it would
+        # not match it either): only what is known to predate the re-sync may be expired.
         active = entry.status == "active" and (
             self._not_written_since is None
-            or indexed_at is None
-            or int(indexed_at) < self._not_written_since
+            or (indexed_at is not None and int(indexed_at) < self._not_written_since)
         )
         return entry.id, int(version) if version else None, active
 

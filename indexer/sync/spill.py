@@ -15,7 +15,7 @@ from pathlib import Path
 
 from indexer.errors import ExitCode, SyncError
 from indexer.store.state import StateStore
-from indexer.sync.seen import SeenIds
+from indexer.sync.resync_spill import ResyncSpill
 
 log = logging.getLogger("indexer.sync")
 
@@ -52,9 +52,9 @@ def check_resync_spill(state: StateStore, path: Path, *, restart: bool) -> None:
     )
 
 
-def open_spill(path: Path) -> SeenIds:
+def open_spill(path: Path) -> ResyncSpill:
     try:
-        return SeenIds(path)
+        return ResyncSpill(path)
     except (OSError, sqlite3.Error) as exc:
         raise SyncError(
             f"cannot write the resync spill {path} ({exc}): pass --work-dir (or set "

@@ -25,8 +25,8 @@ from opensearchpy import OpenSearch
 
 from indexer.store import schema
 from indexer.store.state import LeaseLock
+from indexer.sync.context import Services
 from indexer.sync.credits import next_full_scan
-from indexer.sync.flows import Services
 from indexer.sync.locks import process_state
 
 RUN_COUNTS = ("fetched", "indexed", "unchanged", "expired", "deleted", "dead_lettered", "failed")

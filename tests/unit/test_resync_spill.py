@@ -109,3 +109,46 @@ def test_an_unreadable_file_is_replaced_by_a_new_one(tmp_path: Path) -> None:
     spill = ResyncSpill(path)
     assert spill.token is not None
     assert spill.feed_rows() == 0
+
+
+def _random_ids(rng: random.Random, n: int) -> list[str]:
+    alphabet = ["a", "B", "z", "Z", "0", "é", "É", "日", "-", "ß", "😀"]
+    ids = {str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(n)}
+    ids |= {"".join(rng.choices(alphabet, k=rng.randint(1, 4))) for _ in range(n // 4)}
+    ids |= {i.upper() for i in list(ids)[: n // 5]}
+    return sorted(ids)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_random_sets_give_exactly_the_set_difference(tmp_path: Path, seed: int) -> None:
+    """Any sizes (empty sides included), duplicates on the feed side, ids that differ only in
+    case or accents, and join ranges smaller than the sets: the exact difference, in order."""
+    rng = random.Random(seed)
+    universe = _random_ids(rng, rng.randint(0, 400))
+    index_side = [i for i in universe if rng.random() < 0.7]
+    feed_side = [i for i in universe if rng.random() < 0.7]
+    feed_side += rng.sample(feed_side, len(feed_side) // 10)
+    rng.shuffle(feed_side)
+    spill = ResyncSpill(tmp_path / "spill.sqlite")
+    spill.add_index_entries((i, 1, True) for i in index_side)
+    spill.mark_index_complete()
+    spill.add_feed_ids(feed_side)
+    advanced: list[int] = []
+    expected = sorted(set(index_side) - set(feed_side))
+    assert spill.compute_missing(advance=advanced.append, chunk=rng.randint(1, 60)) == len(expected)
+    assert list(spill.missing_ids(chunk=rng.randint(1, 50))) == expected
+    assert sum(advanced) == len(index_side)  # the progress covers every index row once
+    assert expected == sorted(expected, key=lambda text: text.encode("utf-8"))
+
+
+def test_a_new_resync_starts_from_an_empty_file_with_a_new_token(tmp_path: Path) -> None:
+    spill = ResyncSpill(tmp_path / "spill.sqlite")
+    spill.add_feed_ids(f"id-{n}" for n in range(1000))
+    spill.add_index_entries([("a", 1, True)])
+    spill.mark_index_complete()
+    token = spill.token
+    spill.clear()
+    assert (spill.feed_rows(), spill.index_count(), spill.index_complete) == (0, 0, False)
+    assert spill.token not in (None, token)
+    spill.add_feed_ids(["b"])  # and it is usable at once
+    assert spill.feed_rows() == 1
