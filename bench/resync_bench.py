@@ -18,6 +18,8 @@ length and the longest silence between two lines. Results go to ``bench/resync-r
 ``bench/resync-results.md``.
 
     .venv/bin/python bench/resync_bench.py [--jobs 100000,200000] [--repeat 2]
+    .venv/bin/python bench/resync_bench.py --jobs 100000 --repeat 1 --profile .cache/prof \
+        --name resync-profile   # py-spy stacks of the resync, every thread
 """
 
 from __future__ import annotations
@@ -112,11 +114,20 @@ def child(argv: list[str]) -> None:
 # ---- parent side ---------------------------------------------------------------------------
 
 
-def measure(args: list[str], env: dict[str, str], io_file: Path) -> Measured:
-    """Run this script as a child in ``args`` mode; time its log lines, wait4 its rusage."""
+def measure(
+    args: list[str], env: dict[str, str], io_file: Path, profile: Path | None = None
+) -> Measured:
+    """Run this script as a child in ``args`` mode; time its log lines, wait4 its rusage.
+
+    With ``profile``, the child runs under ``py-spy record`` (sampled from outside, every
+    thread, idle frames included) and its collapsed stacks are written there."""
     started = time.monotonic()
+    spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--threads", "--idle"]
+    wrap = [*spy, "--rate", "50", "--format", "raw", "--output", str(profile), "--"]
+    if profile is None:
+        wrap = []
     process = subprocess.Popen(
-        [sys.executable, __file__, "--child", str(io_file), *args],
+        [*wrap, sys.executable, __file__, "--child", str(io_file), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -141,7 +152,8 @@ def measure(args: list[str], env: dict[str, str], io_file: Path) -> Measured:
         tail = "\n".join(text for _t, text in lines[-30:])
         raise SystemExit(f"{' '.join(args)} exited {process.returncode}:\n{tail}")
     io = json.loads(io_file.read_text())
-    result = json.loads(out.strip().splitlines()[-1])
+    # The child's --json line is its last one starting with "{" (py-spy prints after it).
+    result = json.loads(next(t for t in reversed(out.strip().splitlines()) if t.startswith("{")))
     stamps = [0.0, *(t for t, _text in lines), wall]
     return Measured(
         wall_s=round(wall, 2),
@@ -166,7 +178,9 @@ def _phases(lines: list[tuple[float, str]]) -> dict[str, float]:
     return last
 
 
-def one_size(jobs: int, repeat: int, env: dict[str, str], work: Path, load: str) -> dict[str, Any]:
+def one_size(
+    jobs: int, repeat: int, env: dict[str, str], work: Path, load: str, profile: Path | None = None
+) -> dict[str, Any]:
     client_env = dict(env)
     out: dict[str, Any] = {"jobs": jobs}
     built = time.monotonic()
@@ -200,6 +214,7 @@ def one_size(jobs: int, repeat: int, env: dict[str, str], work: Path, load: str)
                 ["resync", "--index", BASE, "--json", "--no-progress", "--work-dir", str(work)],
                 client_env,
                 work / "io.json",
+                profile / f"resync-{jobs}-{number + 1}.txt" if profile else None,
             )
             rounds["resync"].append(resync)
             print(
@@ -348,7 +363,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench")
     parser.add_argument("--name", default="resync-results")
     parser.add_argument("--load", choices=("bookkeeping", "backfill"), default="bookkeeping")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="directory: run each resync under py-spy and keep its collapsed stacks there "
+        "(slower; not for the timed results)",
+    )
     args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     url = (
         os.environ.get("OPENSEARCH_URL")
         or subprocess.run(
@@ -379,7 +402,7 @@ def main() -> None:
     }
     for jobs in (int(j) for j in args.jobs.split(",")):
         repeat = args.repeat if jobs <= 200_000 else args.large_repeat
-        results["sizes"].append(one_size(jobs, repeat, env, work, args.load))
+        results["sizes"].append(one_size(jobs, repeat, env, work, args.load, args.profile))
         save(results, args.out, args.name)  # what is measured so far survives an interrupt
     print(markdown(results))
 
