@@ -29,6 +29,7 @@ import atexit
 import itertools
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -61,7 +62,7 @@ class Measured:
     write_bytes: int
     jobs: int = 0
     longest_silence_s: float = 0.0
-    phases: dict[str, float] = field(default_factory=dict)
+    phases: dict[str, list[float]] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
 
 
@@ -167,15 +168,20 @@ def measure(
     )
 
 
-def _phases(lines: list[tuple[float, str]]) -> dict[str, float]:
-    """When each progress label was last seen: "resync: index read" -> seconds from the start."""
-    last: dict[str, float] = {}
+def _phases(lines: list[tuple[float, str]]) -> dict[str, list[float]]:
+    """Each progress label's first and last line, in seconds from the start:
+    ``{"resync: index read": [0.9, 6.2], "resync": [1.0, 15.1], ...}``."""
+    seen: dict[str, list[float]] = {}
     for stamp, text in lines:
-        message = text.split(" indexer.progress ", 1)[-1] if "indexer.progress" in text else ""
-        label = message.split(":", 1)[0].strip() if ":" in message else ""
-        if label:
-            last[label] = round(stamp, 1)
-    return last
+        found = _PROGRESS.search(text)
+        if found:
+            span = seen.setdefault(found.group(1), [round(stamp, 1), round(stamp, 1)])
+            span[1] = round(stamp, 1)
+    return seen
+
+
+# "... indexer.progress: resync: index read: 5,000/100,000 (5%) ..." -> "resync: index read"
+_PROGRESS = re.compile(r"indexer\.progress: (.+?): [\d,]+[/ ]")
 
 
 def one_size(

@@ -25,6 +25,7 @@ __all__ = [
     "IndexedId",
     "PointInTimeUnavailableError",
     "iter_index_ids",
+    "iter_index_pages",
     "lookup_versions",
 ]
 
@@ -125,6 +126,57 @@ def _pages(
             yield IndexedId(doc_id, _first_values(hit.get("fields") or {}, fields))
         if len(hits) < page_size:
             return
+
+
+def iter_index_pages(
+    client: OpenSearch,
+    index_or_alias: str,
+    *,
+    fields: Sequence[Field],
+    page_size: int = 10_000,
+    keep_alive: str = "5m",
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Every document that has an ``id``, one page at a time, in the index's own order.
+
+    Each page is a list of ``(id, value of each of fields...)`` tuples (first values, or None).
+    The order is ``_shard_doc``, the cheapest to page through a point in time: measured on
+    300,000 documents, about half the node's time of sorting on ``id``. A document held by two
+    indices behind one alias comes once per index. The point in time is deleted when the
+    iterator ends, fails or is closed.
+    """
+    pit_id = _open_pit(client, index_or_alias, keep_alive)
+    wanted = ("id", *fields)
+    body: dict[str, Any] = {
+        "size": page_size,
+        "query": {"bool": {"filter": [{"exists": {"field": "id"}}]}},
+        "sort": [{"_shard_doc": "asc"}],
+        "_source": False,
+        "stored_fields": "_none_",
+        "docvalue_fields": list(wanted),
+        "track_total_hits": False,
+    }
+    try:
+        while True:
+            body["pit"] = {"id": pit_id, "keep_alive": keep_alive}
+            answer = client.search(body=body)
+            pit_id = answer.get("pit_id", pit_id)
+            hits = answer["hits"]["hits"]
+            page = [_values(hit.get("fields") or {}, wanted) for hit in hits]
+            if page:
+                yield page
+            if len(hits) < page_size:
+                return
+            body["search_after"] = hits[-1]["sort"]
+    finally:
+        _close_pit(client, pit_id)
+
+
+def _values(found: Mapping[str, Any], fields: Sequence[Field]) -> tuple[Any, ...]:
+    values = []
+    for wanted in fields:
+        value = found.get(wanted if isinstance(wanted, str) else wanted["field"])
+        values.append(value[0] if value else None)
+    return tuple(values)
 
 
 def _first_values(found: Mapping[str, Any], fields: Sequence[Field]) -> dict[str, Any]:

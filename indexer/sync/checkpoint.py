@@ -30,6 +30,10 @@ from indexer.timestamps import format_timestamp, utcnow
 
 log = logging.getLogger("indexer.sync")
 
+# During a scan, at most one checkpoint write per second: a killed scan replays at most the pages
+# of about a second more, and the node keeps its CPU for the scan's own requests.
+SAVE_EVERY_S = 1.0
+
 
 def job_id(job: Any) -> str | None:
     """A job's id when it has a usable one (a non-empty string), else None."""
@@ -92,7 +96,7 @@ class ScanCheckpoint:
     def saving_in_background(self) -> Iterator[None]:
         """Inside, ``advance`` hands its snapshots to a writer thread; on the way out the last
         one is written (a failure of that write is raised unless the body failed first)."""
-        saver = CheckpointSaver(self)
+        saver = CheckpointSaver(self, min_interval=SAVE_EVERY_S)
         self._saver = saver
         try:
             yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Protocol
 
 
@@ -18,11 +19,14 @@ class CheckpointSaver:
     written inline, it held every page up (a no-change resync spent most of its time there).
     A snapshot only describes acknowledged pages, so what is stored never runs ahead of durable
     data; it may lag by the pages acknowledged during one write, which a killed scan fetches
-    again on resume (as it does the pages in flight). ``close`` writes the last snapshot.
+    again on resume (as it does the pages in flight). ``min_interval`` spaces the writes (each
+    one also costs the node CPU that the scan's own requests need); ``close`` writes the last
+    snapshot at once.
     """
 
-    def __init__(self, checkpoint: Saves) -> None:
+    def __init__(self, checkpoint: Saves, *, min_interval: float = 0.0) -> None:
         self._checkpoint = checkpoint
+        self._min_interval = min_interval  # seconds between two writes (the last one: at once)
         self._cond = threading.Condition()
         self._pending: dict[str, Any] | None = None
         self._closed = False
@@ -47,13 +51,15 @@ class CheckpointSaver:
             raise self._error
 
     def _run(self) -> None:
+        next_write = 0.0
         while True:
             with self._cond:
-                while self._pending is None and not self._closed:
-                    self._cond.wait()
+                while not self._closed and (self._pending is None or time.monotonic() < next_write):
+                    self._cond.wait(max(0.0, next_write - time.monotonic()) or None)
                 doc, self._pending = self._pending, None
             if doc is None:
                 return
+            next_write = time.monotonic() + self._min_interval
             try:
                 self._checkpoint.save(doc)
             except BaseException as exc:

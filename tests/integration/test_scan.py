@@ -16,6 +16,7 @@ from indexer.store.bulk import BulkWriter, IndexOp
 from indexer.store.scan import (
     PointInTimeUnavailableError,
     iter_index_ids,
+    iter_index_pages,
     lookup_versions,
 )
 from indexer.sync.index_read import IndexRead, IndexReadError
@@ -110,6 +111,29 @@ def test_scan_with_a_query_and_an_abandoned_iterator_still_frees_the_pit(
     next(scan)
     assert len(open_pits(os_client) - before) == 1
     scan.close()
+    assert not (open_pits(os_client) - before)
+
+
+def test_index_pages_give_every_document_once_with_its_values_and_free_the_pit(
+    os_client: OpenSearch, big_index: tuple[str, list[str]]
+) -> None:
+    name, ids = big_index
+    before = open_pits(os_client)
+    fields = ({"field": "updated_at", "format": "epoch_millis"}, "status")
+    pages = iter_index_pages(os_client, name, fields=fields, page_size=3000)
+    first = next(pages)
+    assert len(open_pits(os_client) - before) == 1
+    rows = [*first, *(row for page in pages for row in page)]
+    assert len(first) == 3000
+    assert sorted(row[0] for row in rows) == sorted(ids)  # each once, unusual ids included
+    by_id = {row[0]: row[1:] for row in rows}
+    assert by_id[ids[0]] == ("1700000000000", "expired")  # n = 0: the first, expired
+    assert by_id[ids[1]] == ("1700000000001", "active")
+    assert not (open_pits(os_client) - before)
+
+    abandoned = iter_index_pages(os_client, name, fields=(), page_size=100)
+    next(abandoned)
+    abandoned.close()
     assert not (open_pits(os_client) - before)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -51,3 +52,25 @@ def test_a_failed_write_fails_the_next_submit_and_close() -> None:
         saver.close()
     with pytest.raises(RuntimeError, match="refused"):
         saver.submit({"pages": 2})
+
+
+class InstantStore:
+    def __init__(self) -> None:
+        self.saved: list[dict[str, Any]] = []
+
+    def save(self, doc: dict[str, Any] | None = None) -> None:
+        assert doc is not None
+        self.saved.append(doc)
+
+
+def test_writes_are_spaced_but_the_last_snapshot_is_written_at_close() -> None:
+    store = InstantStore()
+    saver = CheckpointSaver(store, min_interval=30.0)
+    for page in range(1, 51):
+        saver.submit({"pages": page})
+    started = time.monotonic()
+    saver.close()
+    assert time.monotonic() - started < 5  # close does not wait for the interval
+    pages = [d["pages"] for d in store.saved]
+    assert pages[-1] == 50
+    assert len(pages) <= 2  # the first snapshot, then only the last one
