@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from opensearchpy import OpenSearch
 
-from indexer.cli.sync import build_services
 from indexer.feed import FeedPage, FeedRequest, JoboClient
 from indexer.store.bulk import IndexOp
 from indexer.store.scan import lookup_versions
 from indexer.sync.context import RunSummary, SyncSettings
 from indexer.sync.feed_scan import scan_feed
+from indexer.sync.runner import connect
 from tests.support.e2e import assert_exact, simulated_envs
 
 pytestmark = pytest.mark.integration
@@ -71,7 +71,7 @@ def test_new_versions_are_handed_over_once_per_acknowledged_page_in_feed_order(
         handed.append(([job["id"] for job in page.jobs], [op.id for op in ops]))
 
     with JoboClient(env.sim.url, API_KEY) as jobo:
-        svc = build_services(env.opensearch_url, env.base, jobo, False)
+        svc = connect(os_client, env.base, jobo, show_progress=False)
         summary = RunSummary(kind="test")
         checkpoint = scan_feed(
             svc,
