@@ -64,6 +64,7 @@ class Measured:
     longest_silence_s: float = 0.0
     phases: dict[str, list[float]] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
+    load_1m: float = 0.0  # the machine's 1-minute load average when the run started
 
 
 # ---- child side ----------------------------------------------------------------------------
@@ -122,6 +123,7 @@ def measure(
 
     With ``profile``, the child runs under ``py-spy record`` (sampled from outside, every
     thread, idle frames included) and its collapsed stacks are written there."""
+    load = os.getloadavg()[0]
     started = time.monotonic()
     spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--threads", "--idle"]
     wrap = [*spy, "--rate", "50", "--format", "raw", "--output", str(profile), "--"]
@@ -165,6 +167,7 @@ def measure(
         longest_silence_s=round(max(b - a for a, b in itertools.pairwise(stamps)), 1),
         phases=_phases(lines),
         summary={k: result[k] for k in ("written", "unchanged", "fetched") if k in result},
+        load_1m=round(load, 2),
     )
 
 
@@ -227,7 +230,8 @@ def one_size(
                 f"[{jobs:,}] round {number + 1}: bare scan {bare.wall_s} s ({bare.cpu_s} CPU s), "
                 f"resync {resync.wall_s} s ({resync.cpu_s} CPU s, {resync.peak_rss_mib} MiB, "
                 f"{resync.write_bytes / max(jobs, 1):.0f} B/job written, longest silence "
-                f"{resync.longest_silence_s} s, wrote {resync.summary.get('written')})",
+                f"{resync.longest_silence_s} s, wrote {resync.summary.get('written')}; load "
+                f"{bare.load_1m} / {resync.load_1m})",
                 flush=True,
             )
         out["rounds"] = {name: [asdict(m) for m in ms] for name, ms in rounds.items()}
@@ -324,11 +328,17 @@ def _rss_of(pid: int) -> int:
     return 0
 
 
+def _loads(size: dict[str, Any]) -> str:
+    """The load averages when each run of the size started: "0.4-2.1"."""
+    loads = [r.get("load_1m", 0.0) for runs in size["rounds"].values() for r in runs]
+    return f"{min(loads):.1f}-{max(loads):.1f}" if loads else "-"
+
+
 def markdown(results: dict[str, Any]) -> str:
     rows = [
         "| jobs | bare scan | resync (no change) | resync / bare | resync CPU | peak RSS | "
-        "written per job | longest silence | simulator build |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "written per job | longest silence | load average (1 min) | simulator build |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for size in results["sizes"]:
         m = size["median"]
@@ -337,16 +347,30 @@ def markdown(results: dict[str, Any]) -> str:
             f"{size['resync_vs_bare']['median']:.2f}x {size['resync_vs_bare']['per_round']} | "
             f"{m['resync']['cpu_s']:.1f} s | {m['resync']['peak_rss_mib']:.0f} MiB | "
             f"{size['write_bytes_per_job']:,.0f} B | {m['resync']['longest_silence_s']:.1f} s | "
+            f"{_loads(size)} | "
             f"{size['simulator_build_s']:.0f} s, {size['simulator_rss_mib']:.0f} MiB |"
         )
     scaling = results.get("scaling", {})
+    phases = [
+        f"- {size['jobs']:,} jobs, last resync round: "
+        + ", ".join(
+            f"{label} {first:.1f}-{last:.1f} s"
+            for label, (first, last) in size["rounds"]["resync"][-1]["phases"].items()
+        )
+        for size in results["sizes"]
+    ]
     lines = [
         f"# No-change resync vs a bare scan ({results['date']})",
         "",
+        *([results["note"], ""] if results.get("note") else []),
         f"Machine: {results['machine']}. Medians of {results['repeat']} interleaved rounds "
         "per size; the ratio column also lists each round's own ratio (the noise).",
         "",
         *rows,
+        "",
+        "Phases (first and last progress line of each, seconds from the start of the process):",
+        "",
+        *phases,
         "",
         *(f"- {key}: {value}" for key, value in scaling.items()),
         "",
@@ -369,6 +393,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench")
     parser.add_argument("--name", default="resync-results")
     parser.add_argument("--load", choices=("bookkeeping", "backfill"), default="bookkeeping")
+    parser.add_argument("--note", default="", help="a paragraph for the results file's head")
     parser.add_argument(
         "--profile",
         type=Path,
@@ -404,6 +429,7 @@ def main() -> None:
         "load": args.load,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "load_before": os.getloadavg()[0],
+        "note": args.note,
         "sizes": [],
     }
     for jobs in (int(j) for j in args.jobs.split(",")):

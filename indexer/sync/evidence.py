@@ -97,11 +97,13 @@ class ResyncEvidence:
         finally:
             progress.close()
         log.info(
-            "resync: anti-join of %s feed ids with %s index ids: %s missing (%.1f s)",
+            "resync: anti-join of %s feed ids with %s index ids: %s missing (%.1f s); %s ids "
+            "were looked up in the index while its read ran",
             f"{self.spill.feed_count():,}",
             f"{self.spill.index_count():,}",
             f"{missing:,}",
             time.monotonic() - started,
+            f"{self.lookups:,}",
         )
         return missing
 

@@ -8,8 +8,8 @@ the index's own order (the cheapest to page through), which then serves two purp
   version. Ids the spill has are decided there; while the pass runs, the others are looked up
   in the index directly (one search per page, by the keyword ``id``): the earlier the page, the
   more look-ups, and none once the pass is complete (absent then means the index does not have
-  it). The pass is quick next to the feed scan (measured: ~2x the feed's rate of jobs at least),
-  so look-ups concern the first pages only;
+  it). The pass is quicker than the feed scan (it reads doc values only, 10,000 a page), so
+  look-ups concern the first part of the scan only (``lookups`` counts them);
 - the reconciliation anti-joins the spilled active ids with the spilled feed ids, on disk.
 
 The point in time is opened when the pass starts, before the re-sync writes anything of this
