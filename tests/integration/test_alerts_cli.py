@@ -16,7 +16,7 @@ from indexer.alerts import WriteRecorder
 from indexer.cli import main
 from indexer.store.bulk import BulkWriter, IndexOp
 from indexer.store.schema import index_names, init_index
-from indexer.sync.flows import page_operations
+from indexer.sync.page_writer import page_operations
 from indexer.timestamps import format_timestamp
 from tests.integration.test_search_data import world_jobs
 
