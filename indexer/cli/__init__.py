@@ -84,6 +84,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "indexer.cli.alerts",
         "What the runs created, updated, expired and deleted, oldest first.",
     ),
+    "serve": LazyCommand(
+        "indexer.cli.serve",
+        "Serve the search API and page over the index (read-only) until stopped.",
+    ),
     "simulate": LazyCommand(
         "indexer.cli.simulate",
         "Serve a simulated Jobo Feed API (plus /_sim/ control endpoints) until stopped.",

@@ -69,6 +69,8 @@ EXAMPLES: dict[str, str] = {
     "alerts deliver": "JOBO_ALERTS_WEBHOOK_SECRET=... jobo-indexer alerts deliver --json",
     "changes": "jobo-indexer changes --since 15m --json\n"
     "jobo-indexer changes --since 2026-12-01T00:00:00Z --kind expired",
+    "serve": "jobo-indexer serve --host 0.0.0.0 --port 8080 --cors-origin https://jobs.example\n"
+    "curl 'http://127.0.0.1:8080/api/search?q=engineer&workplace_type=remote&size=5'",
     "simulate": "JOBO_API_KEY=sim-key jobo-indexer simulate --port 8765 --jobs 10000",
     "ping": "OPENSEARCH_URL=https://search.internal:9200 jobo-indexer ping",
 }

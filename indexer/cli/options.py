@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -278,11 +279,16 @@ def _text(path: Path | str | None) -> str | None:
     return None if path is None else str(path)
 
 
-def opensearch_client(opensearch_url: str, *, check: bool = True) -> OpenSearch:
+def opensearch_client(
+    opensearch_url: str, *, check: bool = True, timeout: float | None = None
+) -> OpenSearch:
     """THE way a command gets its OpenSearch client: the URL plus the connection options of the
     current command, then one ``GET /`` that turns a wrong password, an untrusted certificate or
-    an unreachable node into one clear line and exit code 6 (``cli.failures``)."""
+    an unreachable node into one clear line and exit code 6 (``cli.failures``). ``timeout``
+    (seconds per request) replaces the default of 60."""
     settings = connection_settings(opensearch_url)
+    if timeout is not None:
+        settings = replace(settings, timeout=timeout)
     try:
         client = connect(settings)
     except ConnectionSettingsError as error:

@@ -15,7 +15,7 @@ from opensearchpy.exceptions import NotFoundError
 from indexer.cli import main
 from indexer.cli.failures import fail, or_exit
 from indexer.cli.options import opensearch_client, opensearch_options
-from indexer.cli.search_options import search_filter_options
+from indexer.cli.search_options import raw_values, search_filter_options, search_page_options
 from indexer.cli.text import fit, plural
 from indexer.dashboards import (
     DEFAULT_BASE,
@@ -27,20 +27,15 @@ from indexer.dashboards import (
     validate_saved_objects,
 )
 from indexer.errors import ExitCode, UsageError
-from indexer.search import (
-    SORT_ORDERS,
-    SearchPage,
-    SearchQuery,
-    build_search_body,
-    resolved,
-    search,
-)
+from indexer.search import SearchPage, build_search_body, resolved, search
 from indexer.search import suggest as suggest_titles
+from indexer.search.params import cli_name, query_with_filters
 from indexer.stats import collect_stats, render_stats
 from indexer.store.connection import redact_url
 from indexer.store.schema import index_names
 
 T = TypeVar("T")
+CLI_PAGE_SIZE = 10
 
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 
@@ -129,14 +124,7 @@ def render_page(page: SearchPage) -> list[str]:
 @click.argument("text", required=False)
 @opensearch_options
 @search_filter_options
-@click.option("--sort", type=click.Choice(SORT_ORDERS), default="relevance", show_default=True)
-@click.option("--size", type=click.IntRange(1, 100), default=10, show_default=True)
-@click.option("--after", default=None, help="The next-page token a previous search printed.")
-@click.option(
-    "--show-duplicates",
-    is_flag=True,
-    help="Every board's copy of a posting (default: each posting once, other boards listed).",
-)
+@search_page_options({"size": str(CLI_PAGE_SIZE)})
 @click.option(
     "--show-query", is_flag=True, help="Print the OpenSearch request body (JSON); do not search."
 )
@@ -146,21 +134,14 @@ def search_command(
     opensearch_url: str,
     base: str,
     filters: dict[str, Any],
-    sort: str,
-    size: int,
-    after: str | None,
-    show_duplicates: bool,
     show_query: bool,
     as_json: bool,
+    **page: Any,
 ) -> None:
     """Search active jobs: full text, filters, radius, salary overlap, facets, paging."""
-    query = SearchQuery(
-        text=text,
-        **filters,
-        sort=sort,  # type: ignore[arg-type]
-        size=size,
-        search_after=after,
-        collapse=not show_duplicates,
+    raw = raw_values({"q": text, **page})
+    query = _run(
+        lambda: query_with_filters(raw, filters, spell=cli_name, default_size=CLI_PAGE_SIZE)
     )
     alias = _run(lambda: index_names(base)).read_alias
     if show_query:

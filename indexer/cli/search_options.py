@@ -1,73 +1,81 @@
-"""The filter options of a job search, shared by every command that takes a search.
+"""The options of a job search as click options, made from the one definition of them.
 
-``search`` and ``alerts add`` (and anything else that describes a search) take the same options,
-turned into the same :class:`~indexer.search.SearchQuery` fields, so a saved search is exactly the
-search a user tried. Decorate a command with :func:`search_filter_options`: its filter options
-arrive as one keyword argument, ``filters`` (a dict of ``SearchQuery`` fields), instead of one
-argument per option.
+:data:`indexer.search.params.SEARCH_PARAMS` names every option of a search, its help and how its
+text becomes a :class:`~indexer.search.SearchQuery` field; the HTTP service reads the same
+definition as query parameters. Here they become click options:
+
+* :func:`search_filter_options`: the filters (what a job must be), for every command that takes
+  or saves a search; its filter options arrive as one keyword argument, ``filters`` (a dict of
+  ``SearchQuery`` fields), instead of one argument per option;
+* :func:`search_page_options`: the rest (sort, size, token, facets, duplicates), for ``search``.
+
+A refused value is a click ``BadParameter`` naming the option (exit 2).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
 
-from indexer.search import GeoPoint
+from indexer.search.params import (
+    FILTER_PARAMS,
+    PARAMS_BY_NAME,
+    SEARCH_PARAMS,
+    ParamError,
+    SearchParam,
+    cli_name,
+    filters_from_values,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
+PAGE_PARAMS: tuple[str, ...] = tuple(
+    p.name for p in SEARCH_PARAMS if p.name not in FILTER_PARAMS and p.name != "q"
+)
 
-_OPTIONS: tuple[Callable[[F], F], ...] = (
-    click.option("--workplace-type", multiple=True, help="remote, hybrid, onsite (repeat or a,b)."),
-    click.option("--employment-type", multiple=True, help="full_time, contract, ..."),
-    click.option("--experience-level", multiple=True, help="intern, entry, mid, senior, lead, ..."),
-    click.option("--source", multiple=True, help="Source ATS or board, e.g. greenhouse."),
-    click.option("--country", multiple=True, help="Country code as the feed gives it, e.g. DE."),
-    click.option(
-        "--city", multiple=True, help="City; with --country both must hold for one place."
-    ),
-    click.option("--company", multiple=True, help="Exact company name."),
-    click.option(
-        "--skill",
-        "skills",
-        multiple=True,
-        help="A listed skill; repeat for all of them (any case).",
-    ),
-    click.option("--h1b", type=click.Choice(["yes", "no"]), default=None, help="Visa sponsorship."),
-    click.option("--clearance", type=click.Choice(["yes", "no"]), default=None),
-    click.option(
-        "--near-city", default=None, help="Search around this city (coordinates from index)."
-    ),
-    click.option(
-        "--near", default=None, metavar="LAT,LON", help="Search around these coordinates."
-    ),
-    click.option("--radius", default="50km", show_default=True, help="Distance: 50km, 30mi, 800m."),
-    click.option(
-        "--salary-min", type=int, default=None, help="Annual USD; ranges that overlap match."
-    ),
-    click.option("--salary-max", type=int, default=None),
-    click.option("--posted-within", type=click.IntRange(1), default=None, help="Days."),
-)
-_PARAMS = (
-    "workplace_type",
-    "employment_type",
-    "experience_level",
-    "source",
-    "country",
-    "city",
-    "company",
-    "skills",
-    "h1b",
-    "clearance",
-    "near_city",
-    "near",
-    "radius",
-    "salary_min",
-    "salary_max",
-    "posted_within",
-)
+
+def _metavar(param: SearchParam) -> str:
+    if param.choices:
+        return "[" + "|".join(param.choices) + "]"
+    return {"point": "LAT,LON", "int": "INTEGER", "yes_no": "[yes|no]"}.get(param.kind, "TEXT")
+
+
+def _options(names: Sequence[str], defaults: dict[str, str]) -> Callable[[F], F]:
+    """click options for ``names`` (each receives its text, or a tuple of them, unparsed)."""
+
+    def apply(func: F) -> F:
+        for name in reversed(names):
+            param = PARAMS_BY_NAME[name]
+            attrs: dict[str, Any] = {"help": param.help}
+            if param.kind == "flag":
+                attrs["is_flag"] = True
+            else:
+                attrs.update(multiple=param.kind == "values", metavar=_metavar(param))
+            if name in defaults:
+                attrs["help"] += f"  [default: {defaults[name]}]"
+            func = click.option(cli_name(name), name, **attrs)(func)
+        return func
+
+    return apply
+
+
+def raw_values(given: dict[str, Any]) -> dict[str, list[str]]:
+    """click's values as the texts the parser reads (as a URL would carry them)."""
+    raw: dict[str, list[str]] = {}
+    for name, value in given.items():
+        if isinstance(value, tuple | list):
+            raw[name] = [str(v) for v in value]
+        elif isinstance(value, bool):
+            raw[name] = ["yes"] if value else []
+        else:
+            raw[name] = [] if value is None else [str(value)]
+    return raw
+
+
+def bad_parameter(error: ParamError) -> click.BadParameter:
+    return click.BadParameter(str(error), param_hint=cli_name(error.param or ""))
 
 
 def search_filter_options(func: F) -> F:
@@ -75,73 +83,20 @@ def search_filter_options(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        raw = {name: kwargs.pop(name) for name in _PARAMS}
-        return func(*args, filters=filters_from(**raw), **kwargs)
+        given = {name: kwargs.pop(name) for name in FILTER_PARAMS}
+        return func(*args, filters=filters_from(**given), **kwargs)
 
-    command: Any = wrapper
-    for option in reversed(_OPTIONS):
-        command = option(command)
-    return command  # type: ignore[no-any-return]
+    return _options(FILTER_PARAMS, {})(wrapper)  # type: ignore[return-value]
 
 
-def filters_from(
-    *,
-    workplace_type: tuple[str, ...] = (),
-    employment_type: tuple[str, ...] = (),
-    experience_level: tuple[str, ...] = (),
-    source: tuple[str, ...] = (),
-    country: tuple[str, ...] = (),
-    city: tuple[str, ...] = (),
-    company: tuple[str, ...] = (),
-    skills: tuple[str, ...] = (),
-    h1b: str | None = None,
-    clearance: str | None = None,
-    near_city: str | None = None,
-    near: str | None = None,
-    radius: str = "50km",
-    salary_min: int | None = None,
-    salary_max: int | None = None,
-    posted_within: int | None = None,
-) -> dict[str, Any]:
-    """The option values as ``SearchQuery`` keyword arguments (lists split, flags as booleans)."""
-    return {
-        "workplace_type": split_values(workplace_type),
-        "employment_type": split_values(employment_type),
-        "experience_level": split_values(experience_level),
-        "source": split_values(source),
-        "country": split_values(country),
-        "city": split_values(city),
-        "company": list(company),
-        "skills": split_values(skills),
-        "h1b_sponsor": _flag(h1b),
-        "clearance_required": _flag(clearance),
-        "near": parse_point(near),
-        "near_city": near_city,
-        "radius": radius,
-        "salary_min": salary_min,
-        "salary_max": salary_max,
-        "posted_within_days": posted_within,
-    }
+def search_page_options(defaults: dict[str, str]) -> Callable[[F], F]:
+    """The sort, page and facet options; each arrives unparsed under its parameter name."""
+    return _options(PAGE_PARAMS, defaults)
 
 
-def split_values(values: tuple[str, ...]) -> list[str]:
-    """``--country DE --country FR`` and ``--country DE,FR`` both mean DE or FR."""
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
-
-
-def _flag(value: str | None) -> bool | None:
-    return None if value is None else value == "yes"
-
-
-def parse_point(text: str | None) -> GeoPoint | None:
-    """``"52.52,13.40"`` -> a GeoPoint; a click BadParameter naming ``--near`` otherwise."""
-    if text is None:
-        return None
+def filters_from(**given: Any) -> dict[str, Any]:
+    """The filter option values (by parameter name) as ``SearchQuery`` keyword arguments."""
     try:
-        lat, lon = (float(part) for part in text.split(","))
-    except ValueError:
-        message = f"{text!r} is not LAT,LON (e.g. 52.52,13.40)"
-        raise click.BadParameter(message, param_hint="--near") from None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise click.BadParameter(f"{text!r} is outside -90..90, -180..180", param_hint="--near")
-    return GeoPoint(lat, lon)
+        return filters_from_values(raw_values(given), spell=cli_name)
+    except ParamError as error:
+        raise bad_parameter(error) from None

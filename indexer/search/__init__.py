@@ -4,16 +4,14 @@ and autocomplete (:mod:`.suggest`). Import from here; the module split is an imp
 
 from __future__ import annotations
 
+from indexer.search.errors import AmbiguousCityError, SearchError, UnknownCityError
 from indexer.search.query import (
     FACET_FIELDS,
     SORT_ORDERS,
-    AmbiguousCityError,
     FacetBucket,
     GeoPoint,
-    SearchError,
     SearchPage,
     SearchQuery,
-    UnknownCityError,
     build_filters,
     build_search_body,
     decode_after,
@@ -26,6 +24,7 @@ from indexer.search.run import (
     build_did_you_mean_body,
     count,
     did_you_mean,
+    get_job,
     resolve_near_city,
     resolved,
     search,
@@ -52,6 +51,7 @@ __all__ = [
     "did_you_mean",
     "encode_after",
     "fold",
+    "get_job",
     "match_query",
     "radius_in_metres",
     "resolve_near_city",

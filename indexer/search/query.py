@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from indexer.errors import UsageError
+from indexer.search.errors import SearchError
 from indexer.search_tokens import TokenError, decode_token, encode_token
 
 SortOrder = Literal["relevance", "recency", "salary", "distance"]
@@ -97,7 +97,7 @@ DEFAULT_FACET_SIZE = 20
 LABELLED_FACETS = frozenset({"country", "city", "skill"})
 
 # What a hit carries back (the description is large: only its highlight comes back).
-_SOURCE_FIELDS = [
+HIT_FIELDS = [
     "id",
     "title",
     "company.name",
@@ -118,30 +118,6 @@ _SOURCE_FIELDS = [
     "is_clearance_required",
     "skills",
 ]
-
-
-class SearchError(UsageError, ValueError):
-    """A search cannot be built or run as asked; the message names the input and the fix."""
-
-
-class UnknownCityError(SearchError):
-    """``near_city`` names no city with coordinates in the index."""
-
-
-class AmbiguousCityError(SearchError):
-    """``near_city`` names several places; the message lists them in a form that picks one."""
-
-    def __init__(self, city: str, places: Sequence[tuple[str, str, int]]) -> None:
-        self.places = list(places)
-        listed = "; ".join(
-            f'"{city}, {region or country}" ({country}, {count} locations)'
-            for country, region, count in places
-        )
-        super().__init__(
-            f"--near-city {city!r} names {len(places)} places: {listed}. Name the one you mean "
-            f'(e.g. --near-city "{city}, {places[0][1] or places[0][0]}"), or narrow with '
-            "--country"
-        )
 
 
 @dataclass(frozen=True)
@@ -226,7 +202,8 @@ def radius_in_metres(radius: str) -> float:
     match = _DISTANCE.match(radius)
     if not match:
         raise SearchError(
-            f"--radius {radius!r} is not a distance: write it like 50km, 30mi or 800m"
+            f"--radius {radius!r} is not a distance: write it like 50km, 30mi or 800m",
+            param="radius",
         )
     unit = (match.group(2) or "km").lower()
     return float(match.group(1)) * _METRES_PER_UNIT[unit]
@@ -234,24 +211,37 @@ def radius_in_metres(radius: str) -> float:
 
 def _validate(query: SearchQuery) -> None:
     if not 1 <= query.size <= MAX_PAGE_SIZE:
-        raise SearchError(f"size {query.size} is out of range: use 1..{MAX_PAGE_SIZE}")
+        raise SearchError(
+            f"size {query.size} is out of range: use 1..{MAX_PAGE_SIZE}", param="size"
+        )
     if query.sort not in SORT_ORDERS:
-        raise SearchError(f"sort {query.sort!r} is unknown: use one of {', '.join(SORT_ORDERS)}")
+        raise SearchError(
+            f"sort {query.sort!r} is unknown: use one of {', '.join(SORT_ORDERS)}", param="sort"
+        )
     if query.sort == "distance" and query.near is None:
-        raise SearchError("sort 'distance' needs a centre: give coordinates or a city to be near")
+        raise SearchError(
+            "sort 'distance' needs a centre: give coordinates or a city to be near", param="sort"
+        )
     if query.near_city and query.near is None:
         raise SearchError(
             f"near_city {query.near_city!r} is not resolved yet: call resolve_near_city() or "
             "search() (which resolves it) before build_search_body()"
         )
     if query.posted_within_days is not None and query.posted_within_days < 1:
-        raise SearchError(f"posted_within_days {query.posted_within_days} must be 1 or more")
+        raise SearchError(
+            f"posted_within_days {query.posted_within_days} must be 1 or more",
+            param="posted_within",
+        )
     low, high = query.salary_min, query.salary_max
     if low is not None and high is not None and low > high:
-        raise SearchError(f"--salary-min {low} is above --salary-max {high}: swap them")
+        raise SearchError(
+            f"--salary-min {low} is above --salary-max {high}: swap them", param="salary_min"
+        )
     unknown = [name for name in query.facets if name not in FACET_FIELDS]
     if unknown:
-        raise SearchError(f"unknown facets {unknown}: use some of {', '.join(FACET_FIELDS)}")
+        raise SearchError(
+            f"unknown facets {unknown}: use some of {', '.join(FACET_FIELDS)}", param="facets"
+        )
     radius_in_metres(query.radius)
 
 
@@ -517,7 +507,7 @@ def build_search_body(query: SearchQuery) -> dict[str, Any]:
         "sort": _sort(query),
         "track_total_hits": True,
         "track_scores": True,
-        "_source": _SOURCE_FIELDS,
+        "_source": HIT_FIELDS,
     }
     aggs = _aggs(query, text)
     if aggs:
@@ -536,15 +526,16 @@ def _page_from(body: dict[str, Any], query: SearchQuery) -> None:
     values = decode_after(query.search_after, query)
     if not query.collapse:
         if values[0] == _OFFSET:
-            raise SearchError(_FOREIGN_TOKEN)
+            raise SearchError(_FOREIGN_TOKEN, param="after")
         body["search_after"] = values
         return
     if len(values) != 2 or values[0] != _OFFSET or not isinstance(values[1], int):
-        raise SearchError(_FOREIGN_TOKEN)
+        raise SearchError(_FOREIGN_TOKEN, param="after")
     if values[1] + query.size > MAX_COLLAPSED_WINDOW:
         raise SearchError(
             f"page at offset {values[1]} is beyond the {MAX_COLLAPSED_WINDOW} postings a "
-            "collapsed search can page through: narrow the search with filters"
+            "collapsed search can page through: narrow the search with filters",
+            param="after",
         )
     body["from"] = values[1]
 
@@ -585,4 +576,4 @@ def decode_after(token: str, query: SearchQuery) -> list[Any]:
     try:
         return decode_token(token, _bound_fields(query))
     except TokenError as error:
-        raise SearchError(str(error)) from None
+        raise SearchError(str(error), param="after") from None

@@ -11,15 +11,15 @@ from typing import Any
 
 from opensearchpy import OpenSearch
 
+from indexer.search.errors import AmbiguousCityError, UnknownCityError
 from indexer.search.query import (
     EXACT_MATCHES,
     FACET_FIELDS,
-    AmbiguousCityError,
+    HIT_FIELDS,
     FacetBucket,
     GeoPoint,
     SearchPage,
     SearchQuery,
-    UnknownCityError,
     build_search_body,
     next_page_token,
     terms_filter,
@@ -232,6 +232,39 @@ def search(client: OpenSearch, alias: str, query: SearchQuery) -> SearchPage:
     if exact is not None and exact < DID_YOU_MEAN_BELOW:
         page.did_you_mean = did_you_mean(client, alias, query.text or "")
     return page
+
+
+# What a job's own page shows beyond a hit (a hit leaves these out: they are long).
+DETAIL_FIELDS: tuple[str, ...] = (
+    "summary",
+    "description",
+    "responsibilities",
+    "qualifications",
+    "benefits",
+    "skills_must_have",
+    "skills_preferred",
+    "education",
+    "industries",
+)
+
+
+def get_job(client: OpenSearch, alias: str, job_id: str) -> dict[str, Any] | None:
+    """One active job by id, shaped as a search hit plus its long fields; None when ``alias``
+    has no active job of that id (a GET by id would bypass the alias's ``status`` filter)."""
+    body = {
+        "query": {"ids": {"values": [job_id]}},
+        "size": 1,
+        "_source": [*HIT_FIELDS, *DETAIL_FIELDS],
+    }
+    found = client.search(index=alias, body=body)["hits"]["hits"]
+    if not found:
+        return None
+    job = _hit(found[0], SearchQuery())
+    for key in ("score", "highlight", "sort"):
+        job.pop(key, None)
+    source = found[0].get("_source", {})
+    job.update({key: source.get(key) for key in DETAIL_FIELDS})
+    return job
 
 
 def resolved(client: OpenSearch, alias: str, query: SearchQuery) -> SearchQuery:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from opensearchpy import OpenSearch
 
-from indexer.search.query import SearchError
+from indexer.search.errors import SearchError
 
 # --------------------------------------------------------------------------- suggestions
 
