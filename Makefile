@@ -15,11 +15,15 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,aws]'
 	touch $@
 
-# nginx (a TLS-terminating proxy with basic auth for the secure-connection tests) and openssl.
+# nginx (a TLS-terminating proxy with basic auth for the secure-connection tests) and openssl;
+# chromium and chromium-driver (the search page's test in a headless browser, driven by Selenium
+# through Debian's chromedriver, so nothing is downloaded at test time).
+SYSTEM_PACKAGES := nginx-light openssl chromium chromium-driver
 system-deps:
-	@command -v nginx >/dev/null && command -v openssl >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q nginx-light openssl; \
-	  else echo "install nginx-light and openssl (apt-get install nginx-light openssl)" >&2; exit 1; fi; }
+	@command -v nginx >/dev/null && command -v openssl >/dev/null \
+	  && command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q $(SYSTEM_PACKAGES); \
+	  else echo "install them: apt-get install $(SYSTEM_PACKAGES)" >&2; exit 1; fi; }
 
 lint: install
 	$(BIN)/ruff check .
