@@ -64,7 +64,9 @@ def test_every_service_command_is_a_valid_cli_invocation(shipped: tuple) -> None
     doc, _image, parsed = shipped
     assert command_problems(parsed) == []
     assert set(parsed) == set(our_services(doc))
-    assert {"simulate", "init", "run", "import"} <= {p.command.name for p in parsed.values()}
+    assert {"simulate", "init", "run", "import", "serve"} <= {
+        p.command.name for p in parsed.values()
+    }
 
 
 def test_every_env_var_is_one_the_cli_reads(shipped: tuple) -> None:
@@ -101,6 +103,10 @@ def test_the_settings_the_commands_read_come_from_the_environment(shipped: tuple
     assert indexer["work_dir"] == Path("/work")
     assert parsed["feed-simulator"].context.params["api_key"] == indexer["api_key"] == "sim-key"
     assert parsed["init"].context.params["opensearch_url"] == "http://opensearch:9200"
+    search = parsed["search"].context.params
+    assert search["opensearch_url"] == "http://opensearch:9200"
+    assert (search["host"], search["port"]) == ("0.0.0.0", 8080)
+    assert search["base"] == indexer["base"]  # the index the indexer fills
 
 
 # --------------------------------------------------------------------------- each check can fail
@@ -181,7 +187,11 @@ def test_services_come_up_in_order_of_health_and_completion() -> None:
         "feed-simulator": "service_healthy",
         "init": "service_completed_successfully",
     }
-    for name in ("opensearch", "opensearch-dashboards", "feed-simulator"):
+    assert depends_on(services["search"]) == {
+        "opensearch": "service_healthy",
+        "init": "service_completed_successfully",
+    }
+    for name in ("opensearch", "opensearch-dashboards", "feed-simulator", "search"):
         assert services[name]["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL")
 
 
@@ -200,7 +210,7 @@ def test_every_published_port_is_on_loopback() -> None:
         for name, service in load_compose()["services"].items()
         if service.get("ports")
     }
-    assert set(published) == {"opensearch", "opensearch-dashboards", "feed-simulator"}
+    assert set(published) == {"opensearch", "opensearch-dashboards", "feed-simulator", "search"}
     for name, ports in published.items():
         for port in ports:
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"

@@ -38,6 +38,8 @@ def test_the_wheel_carries_the_mappings_and_finds_them_from_another_folder(tmp_p
         assert f"indexer/_data/mappings/{name}" in names
     assert "indexer/_data/dashboards/jobo-indexer.ndjson" in names
     assert "indexer/data/fx_rates.json" in names
+    for name in ("index.html", "app.js", "style.css", "docs.html", "docs.js"):
+        assert f"indexer/serve/static/{name}" in names  # the search page ships in the wheel
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     probe = (
