@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python bench/json_choice.py
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/resync_bench.py
+	$(BIN)/python bench/search_cost.py
 	$(BIN)/python bench/search_bench.py
 	$(BIN)/python bench/serve_bench.py
 

@@ -17,7 +17,8 @@ Tuning steps, cumulative: ``baseline`` (the mapping and bodies as shipped), ``sp
 from the shard request cache), ``eager-ordinals`` (global ordinals of every facet field built at
 refresh, not by the first query after one).
 
-Results go to ``bench/search_results.json`` and ``bench/search_results.md``.
+Results go to ``bench/search_latency.json`` and ``bench/search_latency.md`` (wall-clock
+latency: only meaningful on a quiet machine; ``bench/search_cost.py`` measures the CPU cost).
 
     .venv/bin/python bench/search_bench.py [--jobs 100000] [--rounds 40]
 """
@@ -317,8 +318,8 @@ def main() -> None:
             },
             "steps": steps_out,
         }
-        (REPO / "bench" / "search_results.json").write_text(json.dumps(results, indent=2) + "\n")
-        (REPO / "bench" / "search_results.md").write_text(render(results) + "\n")
+        (REPO / "bench" / "search_latency.json").write_text(json.dumps(results, indent=2) + "\n")
+        (REPO / "bench" / "search_latency.md").write_text(render(results) + "\n")
         print(render(results))
     finally:
         client.indices.delete(index=f"{base}*", ignore_unavailable=True, expand_wildcards="all")

@@ -4,6 +4,7 @@ and autocomplete (:mod:`.suggest`). Import from here; the module split is an imp
 
 from __future__ import annotations
 
+from indexer.search.copies import build_other_sources_body
 from indexer.search.errors import AmbiguousCityError, SearchError, UnknownCityError
 from indexer.search.query import (
     FACET_FIELDS,
@@ -44,6 +45,7 @@ __all__ = [
     "UnknownCityError",
     "build_did_you_mean_body",
     "build_filters",
+    "build_other_sources_body",
     "build_search_body",
     "build_suggest_body",
     "count",

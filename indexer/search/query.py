@@ -21,8 +21,9 @@ How each part maps onto the index (``mappings/jobs.json``):
   (annual USD), so a job matches when its range overlaps the asked range;
 * posted within N days: ``date_posted`` within the window, or ``created_at`` when the feed gave no
   posting date;
-* duplicates: by default one hit per ``duplicate_key`` (``collapse``; the other boards' copies come
-  back as inner hits); ``collapse=False`` shows every copy;
+* duplicates: by default one hit per ``duplicate_key`` (``collapse``, without inner hits: the
+  runner fetches the other boards' copies of a page in one request, :mod:`indexer.search.copies`);
+  ``collapse=False`` shows every copy;
 * facets: ``terms`` aggregations on root fields; location facets use the flat ``countries`` and
   ``cities`` fields so they count jobs, not locations;
 * pagination: ``search_after`` with ``id`` as the final tie-breaker, or an offset when collapsing
@@ -474,15 +475,9 @@ def _aggs(query: SearchQuery, text: str) -> dict[str, Any]:
 
 
 def _collapse() -> dict[str, Any]:
-    return {
-        "field": DUPLICATE_FIELD,
-        "inner_hits": {
-            "name": "sources",
-            "size": MAX_OTHER_SOURCES,
-            "_source": ["id", "source", "listing_url", "apply_url"],
-            "sort": [{"updated_at": {"order": "desc"}}, {"id": {"order": "asc"}}],
-        },
-    }
+    """One hit per posting. No ``inner_hits``: OpenSearch runs one more search per hit for
+    them (20 per page); ``copies.build_other_sources_body`` fetches every hit's copies at once."""
+    return {"field": DUPLICATE_FIELD}
 
 
 def match_query(query: SearchQuery) -> dict[str, Any]:

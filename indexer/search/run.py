@@ -11,8 +11,10 @@ from typing import Any
 
 from opensearchpy import OpenSearch
 
+from indexer.search.copies import OTHER_SOURCES, SOURCE_COPY_FIELDS, build_other_sources_body
 from indexer.search.errors import AmbiguousCityError, UnknownCityError
 from indexer.search.query import (
+    DUPLICATE_FIELD,
     EXACT_MATCHES,
     FACET_FIELDS,
     HIT_FIELDS,
@@ -159,7 +161,7 @@ def _hit(raw: Mapping[str, Any], query: SearchQuery) -> dict[str, Any]:
         "is_h1b_sponsor": source.get("is_h1b_sponsor"),
         "is_clearance_required": source.get("is_clearance_required"),
         "skills": source.get("skills") or [],
-        "other_sources": _other_sources(raw, source.get("id", raw.get("_id"))),
+        "other_sources": [],  # filled by _add_other_sources
         "score": raw.get("_score"),
         "highlight": raw.get("highlight", {}),
         "sort": raw.get("sort", []),
@@ -169,14 +171,35 @@ def _hit(raw: Mapping[str, Any], query: SearchQuery) -> dict[str, Any]:
     return hit
 
 
-def _other_sources(raw: Mapping[str, Any], own_id: str) -> list[dict[str, Any]]:
-    """The same posting on other boards (inner hits of the collapse), without this hit itself."""
-    inner = raw.get("inner_hits", {}).get("sources", {}).get("hits", {}).get("hits", [])
-    return [
-        {key: hit["_source"].get(key) for key in ("id", "source", "listing_url", "apply_url")}
-        for hit in inner
-        if hit["_source"].get("id") != own_id
-    ]
+def _posting_key(raw: Mapping[str, Any]) -> str | None:
+    """The ``duplicate_key`` of a collapsed hit (OpenSearch returns it in ``fields``)."""
+    values = raw.get("fields", {}).get(DUPLICATE_FIELD) or [None]
+    return None if values[0] is None else str(values[0])
+
+
+def _add_other_sources(
+    client: OpenSearch,
+    alias: str,
+    query: SearchQuery,
+    raws: Sequence[Mapping[str, Any]],
+    hits: list[dict[str, Any]],
+) -> None:
+    """Each hit's copies on other boards (``other_sources``), for the whole page in one request."""
+    keys = [_posting_key(raw) for raw in raws]
+    wanted = sorted({key for key in keys if key is not None})
+    if not wanted:
+        return
+    answer = client.search(index=alias, body=build_other_sources_body(query, wanted))
+    copies: dict[str, list[dict[str, Any]]] = {}
+    for bucket in answer.get("aggregations", {}).get(OTHER_SOURCES, {}).get("buckets", []):
+        copies[str(bucket["key"])] = [
+            {field: copy["_source"].get(field) for field in SOURCE_COPY_FIELDS}
+            for copy in bucket["copies"]["hits"]["hits"]
+        ]
+    for key, hit in zip(keys, hits, strict=True):
+        hit["other_sources"] = [
+            copy for copy in copies.get(key or "", []) if copy["id"] != hit["id"]
+        ]
 
 
 def _facets(aggregations: Mapping[str, Any], names: Sequence[str]) -> dict[str, list[FacetBucket]]:
@@ -219,6 +242,8 @@ def search(client: OpenSearch, alias: str, query: SearchQuery) -> SearchPage:
     aggregations = answer.get("aggregations", {})
     offset = int(body.get("from", 0)) + len(hits)
     postings = aggregations.get("postings", {}).get("value") if query.collapse else None
+    if query.collapse and (postings is None or postings < total_count):  # some have copies
+        _add_other_sources(client, alias, query, answer["hits"]["hits"], hits)
     more = len(hits) == query.size
     page = SearchPage(
         total=total_count,
