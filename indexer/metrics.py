@@ -401,12 +401,15 @@ def start_metrics_server(metrics: Metrics, port: int, host: str = "0.0.0.0") -> 
 def read_watermark(state: Any) -> str | None:
     """The incremental watermark (``last_run_started_at`` of the ``sync`` state document) from a
     ``StateStore``, or None when there is none yet or OpenSearch cannot be read."""
+    from indexer.store.state_docs import SyncWatermark
+    from indexer.timestamps import format_timestamp
+
     try:
-        found = state.load("sync")
+        moment = SyncWatermark.load(state).last_run_started_at
     except Exception as exc:  # metrics must never fail a run
         log.debug("could not read the watermark for the metrics: %s", exc)
         return None
-    return found.doc.get("last_run_started_at") if found else None
+    return format_timestamp(moment) if moment is not None else None
 
 
 def publish_run(

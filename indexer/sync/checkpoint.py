@@ -25,6 +25,7 @@ from opensearchpy import ConnectionError as OpenSearchConnectionLost
 from indexer.errors import ExitCode, SyncError
 from indexer.feed import FeedPage
 from indexer.store.state import StateStore, Versioned
+from indexer.store.state_docs import SyncWatermark
 from indexer.sync.checkpoint_saver import CheckpointSaver
 from indexer.timestamps import format_timestamp, utcnow
 
@@ -110,17 +111,28 @@ class ScanCheckpoint:
 
     def save(self, doc: dict[str, Any] | None = None) -> None:
         """Store ``doc`` (default: the current one); a 429 is retried by the state store."""
-        try:
-            self.versioned = self.state.save(
-                self.key, self.doc if doc is None else doc, expected=self.versioned
-            )
-        except OpenSearchConnectionLost as exc:
-            # Every node given was unreachable (the client already failed over): say so and
-            # how to go on, as the bulk writer does for the pages beside it.
-            raise SyncError(
-                f"could not store the {self.key} checkpoint: OpenSearch is unreachable "
-                f"({exc.__class__.__name__}: {exc.error}). Check that OpenSearch is up and "
-                "healthy (GET /_cluster/health), then re-run the same command: it resumes "
-                "from the last stored checkpoint and writes are idempotent.",
-                exit_code=ExitCode.OPENSEARCH_FAILED,
-            ) from exc
+        body = self.doc if doc is None else doc
+        with state_write(f"the {self.key} checkpoint"):
+            self.versioned = self.state.save(self.key, body, expected=self.versioned)
+
+
+@contextlib.contextmanager
+def state_write(what: str) -> Iterator[None]:
+    """Around a state write: every node given unreachable (the client already failed over)
+    becomes an error that says so and how to go on, as the bulk writer says it for pages."""
+    try:
+        yield
+    except OpenSearchConnectionLost as exc:
+        raise SyncError(
+            f"could not store {what}: OpenSearch is unreachable "
+            f"({exc.__class__.__name__}: {exc.error}). Check that OpenSearch is up and "
+            "healthy (GET /_cluster/health), then re-run the same command: it resumes "
+            "from the last stored checkpoint and writes are idempotent.",
+            exit_code=ExitCode.OPENSEARCH_FAILED,
+        ) from exc
+
+
+def save_watermark(state: StateStore, watermark: SyncWatermark) -> None:
+    """Store the ``sync`` document (conditionally: see :class:`SyncWatermark`)."""
+    with state_write("the sync watermark"):
+        watermark.save(state)

@@ -21,11 +21,12 @@ record), ``feed_scan.py`` (a scan of the feed: pager, page writer, checkpoint), 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from indexer.feed import FeedRequest, JoboLookbackError
 from indexer.store import schema
-from indexer.sync.checkpoint import ScanCheckpoint
+from indexer.store.state_docs import SyncWatermark
+from indexer.sync.checkpoint import ScanCheckpoint, save_watermark
 from indexer.sync.context import MIB, RunSummary, Services, SyncSettings, upstream
 from indexer.sync.credits import CreditsShortError
 from indexer.sync.feed_scan import check_before_full_scan, scan_feed
@@ -54,6 +55,7 @@ __all__ = [
 log = logging.getLogger("indexer.sync")
 
 EXPIRED_LOOKBACK_LIMIT = timedelta(days=7)
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 # /expired accepts at most 7 days back; keep a margin for clock skew and a run's own duration.
 EXPIRED_LOOKBACK_SAFE = EXPIRED_LOOKBACK_LIMIT - timedelta(hours=1)
 
@@ -80,8 +82,8 @@ def backfill(svc: Services, settings: SyncSettings) -> RunSummary:
 
 
 def backfill_completed_at(svc: Services) -> str | None:
-    found = svc.state.load("sync")
-    return found.doc.get("backfill_completed_at") if found else None
+    completed = SyncWatermark.load(svc.state).backfill_completed_at
+    return format_timestamp(completed) if completed else None
 
 
 def _backfill(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
@@ -114,16 +116,11 @@ def _backfill(svc: Services, settings: SyncSettings, summary: RunSummary) -> Non
         return
     # The feed is in the index as of the scan's start: the incremental sync and the expired sweep
     # take over from there (an earlier start only widens the overlap).
-    started_at = checkpoint.doc["started_at"]
-    sync_state = ScanCheckpoint(svc.state, "sync")
-    sync_state.doc.update(
-        {
-            "backfill_completed_at": checkpoint.doc["completed_at"],
-            "last_run_started_at": started_at,
-            "last_sweep_at": started_at,
-        }
-    )
-    sync_state.save()
+    started_at = parse_timestamp(checkpoint.doc["started_at"])
+    watermark = SyncWatermark.load(svc.state)
+    watermark.backfill_completed_at = parse_timestamp(checkpoint.doc["completed_at"])
+    watermark.last_run_started_at = watermark.last_sweep_at = started_at
+    save_watermark(svc.state, watermark)
 
 
 def _exit_bulk_load_after_failure(svc: Services, physical: str) -> None:
@@ -147,15 +144,17 @@ def sync(svc: Services, settings: SyncSettings) -> RunSummary:
 
 
 def _sync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
-    state = ScanCheckpoint(svc.state, "sync")
-    if not state.doc.get("backfill_completed_at"):
+    state = SyncWatermark.load(svc.state)
+    if not state.has_backfill:
         log.info("sync: no completed backfill yet: running the backfill first")
         summary.steps.append("backfill (none completed yet)")
         _backfill(svc, settings, summary)
         if summary.outcome == "stopped":
             return
-        state = ScanCheckpoint(svc.state, "sync")
-    last_sweep = parse_timestamp(state.doc["last_sweep_at"])
+        state = SyncWatermark.load(svc.state)
+    # No sweep time (a document from before sweeps were kept): coverage unknown, so the
+    # re-sync below runs, as it does for a sweep older than /expired can reach.
+    last_sweep = state.last_sweep_at or NEVER
     sweep_complete = True  # the sweep covers everything since the last one
     if utcnow() - last_sweep > EXPIRED_LOOKBACK_SAFE:
         log.warning(
@@ -174,7 +173,7 @@ def _sync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
         if _resync_if_paid(svc, settings, summary, "lookback refused"):
             return
         sweep_complete = False
-    watermark = parse_timestamp(state.doc["last_run_started_at"]) - settings.overlap
+    watermark = (state.last_run_started_at or NEVER) - settings.overlap
     checkpoint = _incremental(svc, settings, summary, since=watermark)
     scan_started = parse_timestamp(checkpoint.doc["started_at"])
     if checkpoint.doc.get("completed") and scan_started < this_run_started_at:
@@ -191,10 +190,10 @@ def _sync(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
     # Both steps succeeded: move the watermark to this run's start (or the scan's start if a
     # stop left an earlier one to resume, whichever is earlier).
     started = min(this_run_started_at, parse_timestamp(checkpoint.doc["started_at"]))
-    state.doc["last_run_started_at"] = format_timestamp(started)
+    state.last_run_started_at = started
     if sweep_complete:  # else the gap stays visible, and the next run tries the re-sync again
-        state.doc["last_sweep_at"] = format_timestamp(this_run_started_at)
-    state.save()
+        state.last_sweep_at = this_run_started_at
+    save_watermark(svc.state, state)
     summary.steps.append(
         f"incremental since {format_timestamp(watermark)}: {checkpoint.doc['jobs']} jobs"
     )
@@ -233,14 +232,14 @@ def expire(svc: Services, settings: SyncSettings) -> RunSummary:
 
 
 def _expire(svc: Services, settings: SyncSettings, summary: RunSummary) -> None:
-    state = ScanCheckpoint(svc.state, "sync")
+    state = SyncWatermark.load(svc.state)
     started = utcnow()
-    last = state.doc.get("last_sweep_at")
-    since = parse_timestamp(last) - settings.overlap if last else started - timedelta(days=1)
+    last = state.last_sweep_at
+    since = last - settings.overlap if last else started - timedelta(days=1)
     _sweep(svc, settings, summary, since=since)
-    if state.doc:
-        state.doc["last_sweep_at"] = format_timestamp(started)
-        state.save()
+    if state.version is not None:  # before any backfill there is no watermark to move
+        state.last_sweep_at = started
+        save_watermark(svc.state, state)
     _purge(svc, settings, summary)
 
 
@@ -297,9 +296,8 @@ def scheduled(svc: Services, settings: SyncSettings, *, resync_now: bool) -> Run
 
 def resync_due(svc: Services, every: timedelta) -> bool:
     """True when a backfill has completed and the last full re-sync is older than ``every``."""
-    found = svc.state.load("sync")
-    doc = found.doc if found else {}
-    if not doc.get("backfill_completed_at"):
+    state = SyncWatermark.load(svc.state)
+    if state.backfill_completed_at is None:
         return False
-    last = doc.get("last_resync_at") or doc["backfill_completed_at"]
-    return utcnow() - parse_timestamp(last) > every
+    last = state.last_resync_at or state.backfill_completed_at
+    return utcnow() - last > every

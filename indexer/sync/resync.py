@@ -26,14 +26,15 @@ import logging
 
 from indexer.errors import DeletionRefusedError
 from indexer.feed import FeedRequest
-from indexer.sync.checkpoint import ScanCheckpoint
+from indexer.store.state_docs import SyncWatermark
+from indexer.sync.checkpoint import ScanCheckpoint, save_watermark
 from indexer.sync.context import RunSummary, Services, SyncSettings
 from indexer.sync.evidence import ResyncEvidence
 from indexer.sync.feed_scan import check_before_full_scan, scan_feed
 from indexer.sync.page_writer import expiry_ops, write_ops
 from indexer.sync.runs import run_locked
 from indexer.sync.spill import check_resync_spill, spill_path
-from indexer.timestamps import format_timestamp, utcnow
+from indexer.timestamps import format_timestamp, parse_timestamp, utcnow
 
 log = logging.getLogger("indexer.sync")
 
@@ -124,16 +125,13 @@ def _expire(
 def _record(svc: Services, checkpoint: ScanCheckpoint) -> None:
     """The whole feed is in the index as of the scan's start: the incremental sync and the
     sweep take over from there."""
-    started_at = checkpoint.doc["started_at"]
-    sync_state = ScanCheckpoint(svc.state, "sync")
-    sync_state.doc.setdefault("backfill_completed_at", checkpoint.doc["completed_at"])
-    sync_state.doc.update(
-        {
-            "last_run_started_at": started_at,
-            "last_sweep_at": started_at,
-            "last_resync_at": checkpoint.doc["completed_at"],
-        }
-    )
-    sync_state.save()
+    started_at = parse_timestamp(checkpoint.doc["started_at"])
+    completed_at = parse_timestamp(checkpoint.doc["completed_at"])
+    watermark = SyncWatermark.load(svc.state)
+    if watermark.backfill_completed_at is None:  # a resync fills the index as a backfill does
+        watermark.backfill_completed_at = completed_at
+    watermark.last_run_started_at = watermark.last_sweep_at = started_at
+    watermark.last_resync_at = completed_at
+    save_watermark(svc.state, watermark)
     checkpoint.doc["reconciled_at"] = format_timestamp(utcnow())
     checkpoint.save()

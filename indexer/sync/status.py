@@ -19,15 +19,18 @@ Shape (every key always present; absent values are null, never the string "None"
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 from typing import Any
 
 from opensearchpy import OpenSearch
 
 from indexer.store import schema
 from indexer.store.state import LeaseLock
+from indexer.store.state_docs import SyncWatermark
 from indexer.sync.context import Services
 from indexer.sync.credits import next_full_scan
 from indexer.sync.locks import process_state
+from indexer.timestamps import format_timestamp
 
 RUN_COUNTS = ("fetched", "indexed", "unchanged", "expired", "deleted", "dead_lettered", "failed")
 RUN_CREDITS = ("credits_spent",)  # 0 for a run recorded before credits were counted
@@ -41,7 +44,7 @@ def status(svc: Services, last: int = 5) -> dict[str, Any]:
             f"or create it with `jobo-indexer init --index {base}`"
         )
     _refresh(svc.client, f"{svc.names.all_alias},{svc.names.dead_letters}")
-    sync_state = _doc(svc, "sync")
+    watermark = SyncWatermark.load(svc.state)
     holder = LeaseLock(svc.state).holder()
     credits = _doc(svc, "credits")
     active = _count(svc.client, svc.names.read_alias)
@@ -53,10 +56,10 @@ def status(svc: Services, last: int = 5) -> dict[str, Any]:
         "active": active,
         "expired": _count(svc.client, svc.names.all_alias, {"term": {"status": "expired"}}),
         "dead_letters": _count(svc.client, svc.names.dead_letters),
-        "watermark": sync_state.get("last_run_started_at"),
-        "last_sweep_at": sync_state.get("last_sweep_at"),
-        "backfill_completed_at": sync_state.get("backfill_completed_at"),
-        "last_resync_at": sync_state.get("last_resync_at"),
+        "watermark": _iso(watermark.last_run_started_at),
+        "last_sweep_at": _iso(watermark.last_sweep_at),
+        "backfill_completed_at": _iso(watermark.backfill_completed_at),
+        "last_resync_at": _iso(watermark.last_resync_at),
         "backfill": _scan(_doc(svc, "backfill")),
         "incremental": _scan(_doc(svc, "incremental")),
         "resync": _scan(_doc(svc, "resync")),
@@ -127,3 +130,7 @@ def _still_running(record: dict[str, Any], lock: dict[str, Any] | None) -> bool:
     if state != "elsewhere":
         return state == "running"
     return bool(lock and lock["owner"].startswith(owner) and not lock["expired"])
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return format_timestamp(moment) if moment is not None else None

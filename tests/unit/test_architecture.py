@@ -67,3 +67,19 @@ def test_the_library_never_imports_the_simulator(path: Path) -> None:
     tools = [imp for imp in imports_of(path) if imp.startswith(tuple(TOOLS))]
     assert not tools, f"{name} imports {tools}"
 
+
+
+def test_no_library_module_is_over_600_lines() -> None:
+    long = {module_name(p): n for p in MODULES if (n := len(p.read_text().splitlines())) > 600}
+    assert long == {}
+
+
+def test_no_library_function_is_over_90_lines() -> None:
+    long = {}
+    for path in MODULES:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                size = (node.end_lineno or node.lineno) - node.lineno + 1
+                if size > 90:
+                    long[f"{module_name(path)}.{node.name}"] = size
+    assert long == {}
