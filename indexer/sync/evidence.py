@@ -47,6 +47,7 @@ class ResyncEvidence:
         self._progress = progress
         self._read = IndexRead(client, index, self.spill, progress=progress, stop=stop)
         self._trusted: dict[tuple[Any, ...], bool] = {}
+        self._feed_count: int | None = None
 
     # ---- hooks of the feed scan ------------------------------------------------------------
 
@@ -96,10 +97,11 @@ class ResyncEvidence:
             missing = self.spill.compute_missing(heartbeat=heartbeat.beat, advance=progress.advance)
         finally:
             progress.close()
+        self._feed_count = self.spill.feed_count()
         log.info(
             "resync: anti-join of %s feed ids with %s index ids: %s missing (%.1f s); %s ids "
             "were looked up in the index while its read ran",
-            f"{self.spill.feed_count():,}",
+            f"{self._feed_count:,}",
             f"{self.spill.index_count():,}",
             f"{missing:,}",
             time.monotonic() - started,
@@ -111,7 +113,10 @@ class ResyncEvidence:
         return self.spill.missing_ids()
 
     def feed_count(self) -> int:
-        return self.spill.feed_count()
+        """Distinct feed ids (counted once, by ``reconcile``)."""
+        if self._feed_count is None:
+            self._feed_count = self.spill.feed_count()
+        return self._feed_count
 
     @property
     def lookups(self) -> int:

@@ -32,6 +32,7 @@ def test_the_anti_join_gives_active_index_ids_no_feed_page_had(tmp_path: Path) -
     for start in range(0, len(feed), 1000):
         spill.add_feed_ids(feed[start : start + 1000])
 
+    assert spill.feed_count() == len(set(feed))  # before the anti-join indexes them, too
     active = {i for i, _v, is_active in rows if is_active}
     expected = sorted(gone & active)
     assert spill.compute_missing() == len(expected)
