@@ -384,7 +384,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--jobs", default="100000,200000,500000", help="feed sizes, comma-separated"
+        "--jobs", default="100000,200000,1000000", help="feed sizes, comma-separated"
     )
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument(
