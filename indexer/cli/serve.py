@@ -47,11 +47,12 @@ def serve_command(
 ) -> None:
     """Serve the search API and page over the index (read-only) until stopped."""
     from indexer.serve import ServiceSettings, create_app, listen, run
+    from indexer.serve.fastjson import use_orjson
 
     alias = or_exit(lambda: index_names(base)).read_alias
     # No connection check: the service starts while OpenSearch is still coming up, and
     # /healthz says whether it answers.
-    client = opensearch_client(opensearch_url, check=False, timeout=request_timeout)
+    client = use_orjson(opensearch_client(opensearch_url, check=False, timeout=request_timeout))
     app = create_app(client, ServiceSettings(alias=alias, cors_origins=cors_origins))
     try:
         sock = listen(host, port)
