@@ -9,11 +9,14 @@ On the shared node, in an index of its own (``bench-serve-<random>``, deleted af
    checks that the service's parser turns them back into the very same request body;
 4. 8 client threads, each sending every query of the mix ``--rounds`` times twice, once through
    the service (``GET /api/search``, the answer parsed as a frontend would) and once raw (the
-   same request bodies POSTed to ``<alias>/_search``, plus the "did you mean" request the service
-   sends when few jobs match as spelled), in a random order per pair, so both paths meet the same
+   same request bodies POSTed to ``<alias>/_search``, plus the follow-ups ``search()`` sends: the
+   other boards' copies of a page's postings, "did you mean" when few jobs match as spelled), in a
+   random order per pair, so both paths meet the same
    node load. Each side has one keep-alive session per thread.
 
-Reported per class and overall: requests/s, p50/p95 at the client of each path, the difference
+Reported per class and overall: the service process's CPU time per request (user + system, read
+from /proc around the timed part: what it adds to each search, independent of how loaded the
+shared machine is), requests/s, p50/p95 at the client of each path, the difference
 of the p95s, the p95 of the paired differences, and the service's own time (its wall time at
 the client minus the ``server-timing`` it reports for the search library call). Goal: the
 service adds at most 5 ms at p95. Any non-200 answer fails the run.
@@ -49,8 +52,9 @@ from opensearchpy import OpenSearch
 from search_bench import load_world, percentiles, query_mix
 
 from indexer.search import GeoPoint, SearchQuery, build_search_body
+from indexer.search.copies import build_other_sources_body
 from indexer.search.params import query_from_values
-from indexer.search.query import EXACT_MATCHES
+from indexer.search.query import DUPLICATE_FIELD, EXACT_MATCHES
 from indexer.search.run import DID_YOU_MEAN_BELOW, build_did_you_mean_body
 from indexer.store.schema import index_names
 
@@ -99,7 +103,7 @@ class Case:
     klass: str
     params: dict[str, list[str]]
     body: dict[str, Any]  # what the service builds from ``params``
-    text: str | None
+    query: SearchQuery
 
 
 def cases(centre: GeoPoint) -> list[Case]:
@@ -111,7 +115,7 @@ def cases(centre: GeoPoint) -> list[Case]:
             body = build_search_body(parsed)
             if body != build_search_body(query):
                 raise SystemExit(f"{klass}: the service would not send the bench's body: {params}")
-            found.append(Case(klass, params, body, parsed.text))
+            found.append(Case(klass, params, body, parsed))
     return found
 
 
@@ -146,9 +150,20 @@ class Sides:
         started = time.perf_counter()
         session = self.session("raw")
         answer = self._post(session, case.body)
-        exact = answer.get("aggregations", {}).get(EXACT_MATCHES, {}).get("doc_count")
-        if case.text and exact is not None and exact < DID_YOU_MEAN_BELOW:
-            self._post(session, build_did_you_mean_body(case.text))
+        aggregations = answer.get("aggregations", {})
+        postings = aggregations.get("postings", {}).get("value")
+        if case.query.collapse and (
+            postings is None or postings < answer["hits"]["total"]["value"]
+        ):
+            keys = {
+                (raw.get("fields", {}).get(DUPLICATE_FIELD) or [None])[0]
+                for raw in answer["hits"]["hits"]
+            } - {None}
+            if keys:  # the other boards' copies of the page's postings, as search() asks
+                self._post(session, build_other_sources_body(case.query, sorted(keys)))
+        exact = aggregations.get(EXACT_MATCHES, {}).get("doc_count")
+        if case.query.text and exact is not None and exact < DID_YOU_MEAN_BELOW:
+            self._post(session, build_did_you_mean_body(case.query.text))
         return (time.perf_counter() - started) * 1000
 
     def _post(self, session: requests.Session, body: dict[str, Any]) -> dict[str, Any]:
@@ -163,11 +178,14 @@ class Sides:
         return orjson.loads(answer.content)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process ``pid`` has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(sides: Sides, mix: list[Case], rounds: int) -> tuple[list[dict[str, Any]], float]:
     """Every client sends each case ``rounds`` times both ways; samples and the wall seconds."""
-    for case in mix:  # warm-up, not measured
-        sides.service(case)
-        sides.raw(case)
 
     def client(seed: int) -> list[dict[str, Any]]:
         rng = random.Random(seed)
@@ -237,7 +255,9 @@ def render(results: dict[str, Any]) -> str:
         f"{meta['load_average']} at the start).",
         "",
         f"Throughput: {overall['requests_per_s']} requests/s both paths together "
-        f"({overall['service_requests_per_s']} through the service); no request failed.",
+        f"({overall['service_requests_per_s']} through the service); no request failed. The "
+        f"service process used {results['service_cpu_ms_per_request']} ms of CPU per request "
+        "(user + system, /proc): the work it adds to each search whatever the machine's load.",
         "",
         "Milliseconds at the client. *added p95* = service p95 - raw p95; *paired p50/p95* = "
         "percentiles of (service - raw) for the same query by the same client; *own p50/p95* = "
@@ -274,7 +294,12 @@ def main() -> None:
         alias = index_names(base).read_alias
         sides = Sides(f"{service_url}api/search", f"{args.url.rstrip('/')}/{alias}/_search")
         mix = cases(GeoPoint(40.7128, -74.0060))
+        for case in mix:  # warm-up, not measured
+            sides.service(case)
+            sides.raw(case)
+        cpu_before = cpu_seconds(process.pid)
         samples, seconds = measure(sides, mix, args.rounds)
+        cpu_ms = (cpu_seconds(process.pid) - cpu_before) * 1000 / len(samples)
         results = {
             "meta": {
                 "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -286,6 +311,7 @@ def main() -> None:
                 f"OpenSearch {client.info()['version']['number']}",
             },
             "rows": summarise(samples, seconds),
+            "service_cpu_ms_per_request": round(cpu_ms, 2),
         }
         (REPO / "bench" / "serve-results.json").write_text(json.dumps(results, indent=2) + "\n")
         (REPO / "bench" / "serve-results.md").write_text(render(results) + "\n")
