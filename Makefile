@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python bench/search_cost.py
 	$(BIN)/python bench/search_bench.py
 	$(BIN)/python bench/serve_bench.py
+	$(BIN)/python bench/alerts_bench.py
 
 # The indexer's CPU per job by stage (decode, transform, encode) in about 30 s, with a profile.
 profile: install
