@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,6 +75,14 @@ class DeliveryConfig:
 
     def __post_init__(self) -> None:
         register_secret(self.secret)
+
+    @classmethod
+    def from_environment(cls, url: str | None = None) -> DeliveryConfig:
+        """``url`` (else ``JOBO_ALERTS_WEBHOOK_URL``) and the secret of the environment."""
+        return cls(
+            global_url=url or os.environ.get(URL_ENV) or None,
+            secret=os.environ.get(SECRET_ENV) or None,
+        )
 
 
 @dataclass

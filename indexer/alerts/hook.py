@@ -7,8 +7,9 @@ acknowledged.
    the bulk write runs (both only read the page);
 2. the bulk write reports each item's outcome: a ``created`` or ``updated`` answer is a new
    version written now;
-3. a version conflict (409) means the index already holds that version. If it was written during
-   this very scan (its stored ``indexed_at`` is not older than the scan's start) a run that died
+3. a version conflict (409) means the index already holds that version. In a resumed scan, if
+   it was written during this very scan (its stored ``indexed_at`` is not older than the scan's
+   start) a run that died
    between its write and the recording below may not have recorded it: it is recovered, with the
    time it was written (kind ``updated`` when the change stream knows the job, else ``created``);
 4. the change events and the (saved search, job) matches are written once (deterministic ids,
@@ -127,11 +128,21 @@ class WriteRecorder:
     # -- the page path --------------------------------------------------------------------------
 
     def write_page(
-        self, ops: Sequence[Operation], writer: BulkWriter, *, scan_started_at: str | None
+        self,
+        ops: Sequence[Operation],
+        writer: BulkWriter,
+        *,
+        scan_started_at: str | None,
+        known: Sequence[IndexOp] = (),
     ) -> BulkResult:
-        """Write ``ops`` with ``writer``; record their changes and matches before returning."""
+        """Write ``ops`` with ``writer``; record their changes and matches before returning.
+
+        ``scan_started_at``: the start of the scan when it resumes one a run began before (its
+        conflicts may be versions that run wrote but did not record); None for a fresh scan,
+        whose conflicts are versions written, and recorded, before it began. ``known``: jobs of
+        the page not sent because the index holds their version (treated as conflicts)."""
         self.ensure()
-        documents = [op for op in ops if isinstance(op, IndexOp)]
+        documents = [op for op in ops if isinstance(op, IndexOp)] + list(known)
         hits: Future[list[Hit]] | None = None
         if self.percolator is not None and documents:
             percolator = self.percolator
@@ -143,6 +154,7 @@ class WriteRecorder:
             if hits is not None:
                 hits.cancel()
             raise
+        writes.conflicts.extend(known)
         recovered = self._recover(writes.conflicts, scan_started_at)
         matched = hits.result() if hits is not None else []
         self._record(writes, recovered, matched, documents)
@@ -164,26 +176,20 @@ class WriteRecorder:
         if not conflicts or scan_started_at is None:
             return {}
         ours = {op.id: op for op in conflicts}
-        answer = self.client.search(
-            index=self.names.all_alias,
-            body={
-                "size": len(ours),
-                "version": True,
-                "_source": ["indexed_at"],
-                "query": {
-                    "bool": {
-                        "filter": [
-                            {"ids": {"values": sorted(ours)}},
-                            {"range": {"indexed_at": {"gte": scan_started_at}}},
-                        ]
-                    }
-                },
-            },
+        # A realtime read (mget, not a search): a dead run's last writes may not be refreshed.
+        answer = self.client.mget(
+            index=self.names.write_alias,
+            body={"ids": sorted(ours)},
+            params={"_source_includes": "indexed_at", "realtime": "true"},
         )
+        since = parse_timestamp(scan_started_at)
         found = {
-            hit["_id"]: hit["_source"]["indexed_at"]
-            for hit in answer["hits"]["hits"]
-            if int(hit.get("_version", -1)) == ours[hit["_id"]].version
+            doc["_id"]: doc["_source"]["indexed_at"]
+            for doc in answer["docs"]
+            if doc.get("found")
+            and int(doc.get("_version", -1)) == ours[doc["_id"]].version
+            and (doc.get("_source") or {}).get("indexed_at")
+            and parse_timestamp(doc["_source"]["indexed_at"]) >= since
         }
         if not found:
             return {}
@@ -216,7 +222,9 @@ class WriteRecorder:
     def _changes(
         self, writes: _PageWrites, recovered: dict[str, tuple[IndexOp, str, str]], now: str
     ) -> Iterable[Change]:
-        run_id, run_kind = self.run_id, self.run_kind
+        run_id = self.run_id
+        # Run ids read "<time>-<kind>-<token>" (RunRecorder.start).
+        run_kind = self.run_kind or (run_id.split("-")[1] if run_id and "-" in run_id else None)
         for ident, (_op, kind, version) in writes.written.items():
             yield Change(ident, version, kind, run_id, run_kind, now)
         for ident, (op, kind, _written_at) in recovered.items():

@@ -91,7 +91,7 @@ def list_matches(
     return [hit["_source"] for hit in answer["hits"]["hits"]]
 
 
-def match_counts(client: OpenSearch, names: IndexNames) -> dict[str, dict[str, int]]:
+def match_counts(client: OpenSearch, names: IndexNames) -> dict[str, dict[str, Any]]:
     """Per saved search: ``total``, ``undelivered`` and ``failing`` (delivery attempts failed)."""
     if not client.indices.exists(index=names.alert_matches):
         return {}
@@ -107,19 +107,61 @@ def match_counts(client: OpenSearch, names: IndexNames) -> dict[str, dict[str, i
                     "terms": {"field": "search", "size": MAX_LISTED},
                     "aggs": {
                         "undelivered": {"filter": undelivered},
+                        "last_failure": {
+                            "filter": {"bool": {"filter": [undelivered, failed]}},
+                            "aggs": {
+                                "newest": {
+                                    "top_hits": {
+                                        "size": 1,
+                                        "sort": [{"delivery.failed_at": "desc"}],
+                                        "_source": ["delivery.last_error", "delivery.failed_at"],
+                                    }
+                                }
+                            },
+                        },
                         "failing": {"filter": {"bool": {"filter": [undelivered, failed]}}},
                     },
                 }
             },
         },
     )
-    return {
-        bucket["key"]: {
+    counts: dict[str, dict[str, Any]] = {}
+    for bucket in answer["aggregations"]["searches"]["buckets"]:
+        newest = bucket["last_failure"]["newest"]["hits"]["hits"]
+        delivery = newest[0]["_source"].get("delivery", {}) if newest else {}
+        counts[bucket["key"]] = {
             "total": bucket["doc_count"],
             "undelivered": bucket["undelivered"]["doc_count"],
             "failing": bucket["failing"]["doc_count"],
+            "last_error": delivery.get("last_error"),
+            "failed_at": delivery.get("failed_at"),
         }
-        for bucket in answer["aggregations"]["searches"]["buckets"]
+    return counts
+
+
+def alerts_status(client: OpenSearch, names: IndexNames) -> dict[str, Any]:
+    """What ``status`` shows: saved searches, matches, deliveries (failing ones with their last
+    error) and the change stream's size."""
+    counts = match_counts(client, names)
+    searches = (
+        int(client.count(index=names.saved_searches)["count"])
+        if client.indices.exists(index=names.saved_searches)
+        else 0
+    )
+    changes = None
+    if client.indices.exists(index=names.changes):
+        client.indices.refresh(index=names.changes)
+        changes = int(client.count(index=names.changes)["count"])
+    return {
+        "saved_searches": searches,
+        "matches": sum(c["total"] for c in counts.values()),
+        "undelivered": sum(c["undelivered"] for c in counts.values()),
+        "failing_deliveries": {
+            name: {k: c[k] for k in ("failing", "last_error", "failed_at")}
+            for name, c in counts.items()
+            if c["failing"]
+        },
+        "change_events": changes,
     }
 
 

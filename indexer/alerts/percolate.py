@@ -61,8 +61,24 @@ class Hit:
     slot: int
 
 
+_LOCATION_KEYS = ("city", "region", "country", "point")
+
+
 def slim(document: dict[str, Any]) -> dict[str, Any]:
-    return {name: document[name] for name in PERCOLATED_FIELDS if name in document}
+    """The parts of ``document`` a search reads (the company's name, not its profile; a
+    location's city, region, country and point, not its display text)."""
+    found = {name: document[name] for name in PERCOLATED_FIELDS if name in document}
+    company = found.get("company")
+    if isinstance(company, dict):
+        found["company"] = {"name": company.get("name")}
+    locations = found.get("locations")
+    if isinstance(locations, list):
+        found["locations"] = [
+            {key: loc.get(key) for key in _LOCATION_KEYS if loc.get(key) is not None}
+            for loc in locations
+            if isinstance(loc, dict)
+        ]
+    return found
 
 
 def _transient(error: BaseException) -> bool:

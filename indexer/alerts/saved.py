@@ -98,11 +98,30 @@ def saved_searches_body() -> dict[str, Any]:
     mappings = body["mappings"]
     mappings["_meta"] = {"jobs_digest": jobs.digest, "jobs_version": jobs.version}
     properties = mappings["properties"]
+    _prune(properties)
     properties["query"] = {"type": "percolator"}
     properties["saved_search"] = {"type": "object", "enabled": False}
     body["settings"] = copy.deepcopy(body["settings"])
     body["settings"].setdefault("index", {}).update(number_of_shards=1, number_of_replicas=0)
     return body
+
+
+# Sub-fields a search reads (match_query): the others (autocomplete n-grams, raw keywords of
+# text fields, the spelling copy) would only make the node analyse more per percolated job.
+_READ_SUBFIELDS = {"normalized_title": {"words"}, "skills": {"words"}, "name": {"words", "keyword"}}
+
+
+def _prune(properties: dict[str, Any]) -> None:
+    for name, spec in properties.items():
+        spec.pop("copy_to", None)
+        if "fields" in spec:
+            kept = {k: v for k, v in spec["fields"].items() if k in _READ_SUBFIELDS.get(name, ())}
+            if kept:
+                spec["fields"] = kept
+            else:
+                del spec["fields"]
+        if "properties" in spec:
+            _prune(spec["properties"])
 
 
 def ensure_saved_searches_index(client: OpenSearch, names: IndexNames) -> None:

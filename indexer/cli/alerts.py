@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -183,12 +182,12 @@ def alerts_deliver(
 
 
 def delivery_config(url: str | None, secret_file: Path | None) -> DeliveryConfig:
-    """The webhook settings from the options and the environment (the secret read here only)."""
-    secret = None
+    """The webhook settings of the options and the environment (the secret read here only)."""
+    config = DeliveryConfig.from_environment(url)
     if secret_file is not None:
-        secret = secret_file.read_text(encoding="utf-8").strip() or None
-    secret = secret or os.environ.get(SECRET_ENV) or None
-    return DeliveryConfig(global_url=url or os.environ.get(URL_ENV) or None, secret=secret)
+        config.secret = secret_file.read_text(encoding="utf-8").strip() or None
+        config.__post_init__()  # registered for redaction like the environment's
+    return config
 
 
 @main.command(name="changes")

@@ -97,7 +97,25 @@ def render_status(data: dict[str, Any], now: datetime | None = None) -> list[str
         f"lock: {lock_text(data['lock'], now)}",
         credits_line(data["credits"]),
     ]
+    lines += alerts_lines(data.get("alerts"))
     runs = data["last_runs"]
     lines.append(f"last {plural(len(runs), 'run')}:" if runs else "last runs: none yet")
     lines += [run_line(run) for run in runs]
+    return lines
+
+
+def alerts_lines(alerts: dict[str, Any] | None) -> list[str]:
+    if not alerts:
+        return []
+    events = alerts["change_events"]
+    lines = [
+        f"alerts: {plural(alerts['saved_searches'], 'saved search', 'saved searches')}, "
+        f"{plural(alerts['matches'], 'match', 'matches')}, {alerts['undelivered']} undelivered; "
+        f"change stream: {'off' if events is None else plural(events, 'event')}"
+    ]
+    for name, failing in alerts["failing_deliveries"].items():
+        lines.append(
+            f"  delivery failing for {name!r}: {failing['failing']} matches, last at "
+            f"{failing['failed_at']}: {failing['last_error']}"
+        )
     return lines

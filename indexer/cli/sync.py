@@ -24,6 +24,7 @@ from indexer.cli.options import (
     read_api_key,
 )
 from indexer.cli.params import Duration
+from indexer.cli.recording import RECORDING_OPTIONS
 from indexer.cli.status_view import render_status
 from indexer.cli.text import plural
 from indexer.durations import format_duration
@@ -183,7 +184,9 @@ _OPTIONS: dict[str, Callable[[Any], Any]] = {
         "run out and resumes from its checkpoint after a top-up.",
     ),
 }
-_FEED_SCAN = ["batch-size", "bulk-concurrency", "queue-mb", "max-credits"]
+_OPTIONS.update(RECORDING_OPTIONS)
+_RECORDING = list(RECORDING_OPTIONS)
+_FEED_SCAN = ["batch-size", "bulk-concurrency", "queue-mb", "max-credits", *_RECORDING]
 # The options each flow command takes: only those that change what it does.
 FLOW_OPTIONS: dict[str, list[str]] = {
     "backfill": [
@@ -208,7 +211,7 @@ FLOW_OPTIONS: dict[str, list[str]] = {
         "bulk-load-drop-replicas",
         "create-index",
     ],
-    "expire": ["overlap", "expired-action", "retention-days", "create-index"],
+    "expire": ["overlap", "expired-action", "retention-days", "create-index", *_RECORDING],
     "resync": [
         *_FEED_SCAN,
         "expired-action",
@@ -251,7 +254,13 @@ def build_jobo(params: dict[str, Any]) -> JoboClient:
 
 def build_services(params: dict[str, Any], jobo: JoboClient | None) -> flows.Services:
     client = opensearch_client(params["opensearch_url"])
-    return runner.connect(client, params["base"], jobo, show_progress=params.get("progress"))
+    return runner.connect(
+        client,
+        params["base"],
+        jobo,
+        show_progress=params.get("progress"),
+        recording=params.get("change_stream"),  # None: a command that writes nothing
+    )
 
 
 def report(summary: dict[str, Any], as_json: bool, text: str) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from opensearchpy import OpenSearch
 
@@ -20,7 +20,7 @@ from indexer.errors import SyncError
 from indexer.feed import JoboClient
 from indexer.progress import Progress
 from indexer.store import schema
-from indexer.store.bulk import BulkResult, ErrorBudget
+from indexer.store.bulk import BulkResult, BulkWriter, ErrorBudget
 from indexer.store.runs import RunRecorder
 from indexer.store.state import StateStore
 from indexer.sync.credits import CreditMeter
@@ -61,6 +61,26 @@ class SyncSettings:
     restart: bool = False
     max_credits: float | None = None  # what one run may spend (None: no cap)
     allow_partial: bool = False  # start a backfill the wallet cannot finish (it resumes)
+    # The change stream and the alerts (indexer.alerts): what follows a run's writes.
+    change_stream: bool = True
+    changes_retention_days: int = 14  # 0 keeps the change events
+    webhook_url: str | None = None  # for saved searches without their own webhook
+
+
+class WriteRecorder(Protocol):
+    """What records a write's consequences before the write is acknowledged (the change stream
+    and the alert matches: :class:`indexer.alerts.WriteRecorder`)."""
+
+    def write_page(
+        self,
+        ops: list[Any],
+        writer: BulkWriter,
+        *,
+        scan_started_at: str | None,
+        known: list[Any] = ...,
+    ) -> BulkResult: ...
+
+    def write_expiries(self, ops: list[Any], writer: BulkWriter) -> BulkResult: ...
 
 
 @dataclass
@@ -76,6 +96,7 @@ class Services:
     progress: Callable[[str, int | None], Progress] = lambda label, total: Progress(
         label, total=total, enabled=False
     )
+    recorder: WriteRecorder | None = None  # None: no change stream, no alerts
 
 
 @dataclass

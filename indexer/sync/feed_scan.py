@@ -73,7 +73,9 @@ def scan_feed(
     counted unchanged without being transformed or sent. ``on_new_versions``: see PageWriter.
     """
     checkpoint = ScanCheckpoint(svc.state, key)
-    _resume_or_start(checkpoint, request, summary, key=key, label=label, evidence=evidence)
+    resumed = _resume_or_start(
+        checkpoint, request, summary, key=key, label=label, evidence=evidence
+    )
     # A resumed scan keeps the total the first page announced and counts on from what the
     # earlier run acknowledged, so its progress shows a percentage and an ETA again.
     progress = svc.progress(label, checkpoint.doc.get("estimated_total"))
@@ -84,6 +86,7 @@ def scan_feed(
         summary,
         known_versions=evidence.known_versions if evidence else None,
         on_new_versions=on_new_versions,
+        resumed_from=checkpoint.doc.get("started_at") if resumed else None,
     )
 
     def acknowledged(page: FeedPage, outcome: PageOutcome) -> None:
@@ -128,7 +131,8 @@ def _resume_or_start(
     key: str,
     label: str,
     evidence: ScanEvidence | None,
-) -> None:
+) -> bool:
+    """Resume the checkpoint's scan (True) or start a fresh one (False)."""
     body = request.to_body()
     if checkpoint.resumable_for(body) and (evidence is None or evidence.can_resume(checkpoint.doc)):
         log.info(
@@ -138,11 +142,12 @@ def _resume_or_start(
             checkpoint.doc.get("jobs", 0),
         )
         summary.steps.append(f"{key}: resumed at page {checkpoint.doc.get('pages', 0)}")
-        return
+        return True
     checkpoint.start_fresh(body)
     if evidence is not None:
         evidence.fresh_start(checkpoint.doc)
     checkpoint.save()
+    return False
 
 
 def check_before_full_scan(

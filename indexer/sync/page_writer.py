@@ -93,8 +93,13 @@ class PageWriter:
         *,
         known_versions: KnownVersions | None = None,
         on_new_versions: NewVersions | None = None,
+        resumed_from: str | None = None,
     ) -> None:
         self._writers = WriterPool(svc, settings)
+        self._recorder = svc.recorder
+        # The start of the scan a resumed one continues: what a dead run of it may have written
+        # without recording it (the recorder recovers those versions).
+        self._resumed_from = resumed_from
         self._summary = summary
         self._budget = settings.error_budget
         self._known_versions = known_versions
@@ -105,12 +110,30 @@ class PageWriter:
         if self._known_versions is not None:
             jobs = drop_known(page.jobs, self._known_versions)
             unchanged = len(page.jobs) - len(jobs)
-        ops = page_operations(jobs, utcnow()) if jobs else []
+        now = utcnow()
+        ops = page_operations(jobs, now) if jobs else []
         rejected = sum(1 for op in ops if isinstance(op, DeadLetter))
-        result = self._writers.get().write(ops) if ops else BulkResult()
+        if self._recorder is None:
+            result = self._writers.get().write(ops) if ops else BulkResult()
+        else:  # changes and alert matches recorded before the page is acknowledged
+            result = self._recorder.write_page(
+                ops,
+                self._writers.get(),
+                scan_started_at=self._resumed_from,
+                known=self._replayed_known(page, jobs, now),
+            )
         result.unchanged += unchanged
         kept = [op for op in ops if isinstance(op, IndexOp)] if self._on_new_versions else []
         return PageOutcome(result, rejected, kept)
+
+    def _replayed_known(self, page: FeedPage, sent: list[Any], now: datetime) -> list[IndexOp]:
+        """In a resumed scan, the jobs dropped as known: a dead run of this scan may have
+        written them without recording them (a fresh scan's known versions predate it)."""
+        if self._resumed_from is None or len(sent) == len(page.jobs):
+            return []
+        kept = {id(job) for job in sent}
+        dropped = [job for job in page.jobs if id(job) not in kept]
+        return [op for op in page_operations(dropped, now) if isinstance(op, IndexOp)]
 
     def acknowledged(self, page: FeedPage, outcome: PageOutcome) -> None:
         summary = self._summary
@@ -192,18 +215,21 @@ def write_ops(
 ) -> None:
     """Expiries and deletions in bulk batches; ``on_batch(n)`` after each batch is written."""
     writer = WriterPool(svc, settings).get()
+    recorder = svc.recorder
+
+    def write(batch: list[ExpireOp | DeleteOp]) -> None:
+        summary.add(recorder.write_expiries(batch, writer) if recorder else writer.write(batch))
+        if on_batch:
+            on_batch(len(batch))
+
     batch: list[ExpireOp | DeleteOp] = []
     for op in ops:
         batch.append(op)
         if len(batch) >= settings.bulk_max_docs:
-            summary.add(writer.write(batch))
-            if on_batch:
-                on_batch(len(batch))
+            write(batch)
             batch = []
     if batch:
-        summary.add(writer.write(batch))
-        if on_batch:
-            on_batch(len(batch))
+        write(batch)
 
 
 def expiry_ops(ids: Iterator[str], action: str, expired_at: str) -> Iterator[ExpireOp | DeleteOp]:

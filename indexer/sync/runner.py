@@ -22,6 +22,8 @@ from typing import Any
 
 from opensearchpy import OpenSearch
 
+from indexer.alerts import DeliveryConfig, WriteRecorder
+from indexer.alerts.after_run import after_run
 from indexer.durations import format_duration
 from indexer.errors import exit_code_for
 from indexer.feed import JoboClient, RetryPolicy
@@ -76,24 +78,46 @@ def feed_client(
 
 
 def connect(
-    client: OpenSearch, base: str, jobo: JoboClient | None, *, show_progress: bool | None = None
+    client: OpenSearch,
+    base: str,
+    jobo: JoboClient | None,
+    *,
+    show_progress: bool | None = None,
+    recording: bool | None = None,
 ) -> Services:
     """The services of the flows on ``client`` for the index ``base``. ``show_progress`` None:
-    a progress bar when stderr is a terminal, periodic log lines otherwise."""
+    a progress bar when stderr is a terminal, periodic log lines otherwise. ``recording``: None
+    records nothing (a command that writes no job); else the alert matches are recorded, and
+    the change stream too when True."""
     names = schema.index_names(base)
     interactive = sys.stderr.isatty() if show_progress is None else show_progress
 
     def progress(label: str, total: int | None) -> Progress:
         return Progress(label, total=total, interactive=interactive)
 
+    runs = RunRecorder(client, names.runs)
+    recorder = None
+    if recording is not None:
+        recorder = WriteRecorder(client, names, runs, changes=recording)
     return Services(
         client=client,
         jobo=jobo,
         names=names,
         state=StateStore(client, names.state),
-        runs=RunRecorder(client, names.runs),
+        runs=runs,
         progress=progress,
+        recorder=recorder,
     )
+
+
+def after_writes(services: Services, settings: SyncSettings, data: dict[str, Any]) -> None:
+    """Deliver what the run matched and purge old change events, into ``data["alerts"]``
+    (never raising: the run's own outcome stands)."""
+    if getattr(services, "recorder", None) is None:
+        return
+    config = DeliveryConfig.from_environment(settings.webhook_url)
+    retention = settings.changes_retention_days or None
+    data["alerts"] = after_run(services.client, services.names, config, retention_days=retention)
 
 
 @contextmanager
@@ -190,6 +214,7 @@ def run_once(
     except Exception as exc:
         data = failure_data(flow.__name__, exc)
         log.error("%s failed: %s", flow.__name__, data["error"])
+    after_writes(services, settings, data)  # what a failed run recorded is delivered too
     if metrics is not None:
         metrics.publish(data, services.state)
     return data
@@ -214,6 +239,7 @@ def run_forever(
     with graceful_stop(services.stop):
         while not services.stop.is_set():
             data = _cycle(services, settings, resync_every, every)
+            after_writes(services, settings, data)
             if metrics is not None:
                 metrics.publish(data, services.state)
             on_result(data)

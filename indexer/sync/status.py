@@ -13,7 +13,9 @@ Shape (every key always present; absent values are null, never the string "None"
   {jobs, credits, source}}`` (the plan the feed last showed and the estimated cost of the next
   full scan); ``last_runs``: the newest runs, each ``{run_id, kind, outcome,
   started_at, ended_at, duration_s, exit_code, reason, counts, params}``. A run still recorded as
-  ``running`` whose process is gone is shown as ``interrupted``.
+  ``running`` whose process is gone is shown as ``interrupted``;
+- ``alerts``: ``{saved_searches, matches, undelivered, failing_deliveries: {name: {failing,
+  last_error, failed_at}}, change_events}`` (see ``indexer.alerts``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 from opensearchpy import OpenSearch
 
+from indexer.alerts.matches import alerts_status
 from indexer.store import schema
 from indexer.store.state import LeaseLock
 from indexer.store.state_docs import SyncWatermark
@@ -72,6 +75,7 @@ def status(svc: Services, last: int = 5) -> dict[str, Any]:
             "next_full_scan": next_full_scan(credits, active),
         },
         "last_runs": [_run(record, lock) for record in svc.runs.last_runs(last)],
+        "alerts": alerts_status(svc.client, svc.names),
     }
 
 
