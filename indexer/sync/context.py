@@ -110,15 +110,11 @@ class RunSummary:
     duration_s: float = 0.0
     pages: int = 0
     fetched: int = 0
-    indexed: int = 0
-    unchanged: int = 0
-    expired: int = 0
-    deleted: int = 0
-    missing: int = 0
-    dead_lettered: int = 0
+    # Every bulk write's outcome, summed: indexed, unchanged, expired, deleted, missing,
+    # dead-lettered, failed, the bulk retries (the counters below read it).
+    writes: BulkResult = field(default_factory=BulkResult)
     rejected: int = 0  # of dead_lettered: bad input the transform refused
-    failed: int = 0
-    retries: int = 0
+    upstream_retries: int = 0  # feed requests retried (429/5xx/network)
     cursor_restarts: int = 0
     purged: int = 0
     credits: CreditMeter = field(default_factory=CreditMeter)
@@ -131,30 +127,63 @@ class RunSummary:
         self.cursor_restarts += 1
 
     def add(self, result: BulkResult) -> None:
-        self.indexed += result.indexed
-        self.unchanged += result.unchanged
-        self.expired += result.expired
-        self.deleted += result.deleted
-        self.missing += result.missing
-        self.dead_lettered += result.dead_lettered
-        self.failed += result.failed
-        self.retries += result.retries
+        self.writes.merge(result)
+
+    @property
+    def indexed(self) -> int:
+        return self.writes.indexed
+
+    @property
+    def unchanged(self) -> int:
+        return self.writes.unchanged
+
+    @property
+    def expired(self) -> int:
+        return self.writes.expired
+
+    @property
+    def deleted(self) -> int:
+        return self.writes.deleted
+
+    @property
+    def missing(self) -> int:
+        return self.writes.missing
+
+    @property
+    def dead_lettered(self) -> int:
+        return self.writes.dead_lettered
+
+    @property
+    def failed(self) -> int:
+        return self.writes.failed
+
+    @property
+    def retries(self) -> int:
+        """Retries of both sides: bulk requests and item rounds, and feed requests."""
+        return self.writes.retries + self.upstream_retries
 
     @property
     def written(self) -> int:
         return self.indexed + self.expired + self.deleted
 
     def to_dict(self) -> dict[str, Any]:
+        """The flat shape of ``--json`` and of the run record's counts."""
         data = asdict(self)
-        data["written"] = self.written
-        del data["credits"]
+        for nested in ("writes", "credits", "upstream_retries"):
+            del data[nested]
+        data.update({name: getattr(self, name) for name in _WRITE_COUNTS})
         data.update(
+            written=self.written,
             credits_spent=self.credits.spent,
             credits_balance=self.credits.balance,
             credits_cap=self.credits.cap,
             subscription=self.credits.subscription,
         )
         return data
+
+
+_WRITE_COUNTS = ("indexed", "unchanged", "expired", "deleted", "missing", "dead_lettered")
+_WRITE_COUNTS += ("failed", "retries")
 
 
 def upstream(svc: Services) -> JoboClient:

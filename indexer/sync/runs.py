@@ -107,7 +107,7 @@ def recorded(svc: Services, kind: str, params: dict[str, Any]) -> Iterator[RunSu
     finally:
         summary.ended_at = format_timestamp(utcnow())
         if svc.jobo:
-            summary.retries += svc.jobo.retries - upstream_retries
+            summary.upstream_retries += svc.jobo.retries - upstream_retries
         summary.duration_s = round(time.monotonic() - started, 3)
         summary.next_full_scan_credits = _remember_credits(svc, summary.credits)
         counts = {

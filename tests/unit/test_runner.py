@@ -11,6 +11,7 @@ import pytest
 
 from indexer.cli import main
 from indexer.errors import DeletionRefusedError, ExitCode
+from indexer.store.operations import BulkResult
 from indexer.sync import runner
 from indexer.sync.flows import RunSummary, SyncSettings
 
@@ -61,7 +62,8 @@ def test_run_once_gives_a_failed_run_as_data_with_its_exit_code() -> None:
 
 def test_run_once_gives_a_finished_run_as_its_summary() -> None:
     def sync(svc: Any, settings: SyncSettings) -> RunSummary:
-        return RunSummary(kind="sync", outcome="success", fetched=3, indexed=2, unchanged=1)
+        writes = BulkResult(indexed=2, unchanged=1)
+        return RunSummary(kind="sync", outcome="success", fetched=3, writes=writes)
 
     data = runner.run_once(sync, services(), SyncSettings())
     assert data["error"] is None
