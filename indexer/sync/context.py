@@ -97,6 +97,9 @@ class Services:
         label, total=total, enabled=False
     )
     recorder: WriteRecorder | None = None  # None: no change stream, no alerts
+    # Where pages are bulk-written: None builds a BulkWriter on ``client`` (one per writer
+    # thread); a unit test passes a recording double here, never in an integration test.
+    bulk_writer: Callable[[], BulkWriter] | None = None
 
 
 @dataclass

@@ -60,6 +60,8 @@ class WriterPool:
 
     def get(self) -> BulkWriter:
         writer = getattr(self._local, "writer", None)
+        if writer is None and self._svc.bulk_writer is not None:
+            writer = self._local.writer = self._svc.bulk_writer()
         if writer is None:
             writer = BulkWriter(
                 self._svc.client,

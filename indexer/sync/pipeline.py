@@ -202,6 +202,9 @@ class Pipeline(Generic[P, R]):
             seq = 0
             try:
                 while take_slot():
+                    if self.stop.is_set() or abort.is_set():  # no page is fetched after a stop
+                        stats.stopped_early = self.stop.is_set()
+                        break
                     page = next(pages, None)
                     if page is None:
                         break
@@ -209,9 +212,6 @@ class Pipeline(Generic[P, R]):
                         break
                     seq += 1
                     stats.pages_fetched = seq
-                    if self.stop.is_set() or abort.is_set():
-                        stats.stopped_early = self.stop.is_set()
-                        break
             except BaseException as exc:
                 fetch_errors.append(exc)
             finally:
