@@ -15,11 +15,12 @@ CPU a query makes the node spend does not (the same work, only spread over more 
 4. rounds interleave the variants (``--rounds``) and each figure is the median of the rounds, so
    a burst of load elsewhere hits every variant alike.
 
-Variants: ``before`` (the bodies as shipped before: collapse with inner hits, plus the "did you
-mean" request when it was sent), ``library`` (``indexer.search.search`` now, every request it
-sends), and the full ``before`` body alone and with one part removed or tuned (inner hits, the
-``postings`` cardinality, facets, facet labels, the exact-match count, the description highlight,
-the typo branch, the recency decay). Results: ``bench/search_results.{json,md}``.
+Variants: ``before`` (the bodies as shipped before: collapse with inner hits, a ``top_hits`` per
+labelled facet bucket, plus the "did you mean" request when it was sent), ``library``
+(``indexer.search.search`` now, every request it sends), and one request of a body (``--base``:
+today's or ``before``'s) alone and with one part removed or tuned (the ``postings`` cardinality,
+facets, facet labels, the exact-match count, the description highlight, the typo branch, the
+recency decay, ...). Results: ``bench/search_results.{json,md}``.
 
     .venv/bin/python bench/search_cost.py [--jobs 100000] [--per-query 10] [--rounds 3] [--keep]
 """
@@ -44,6 +45,7 @@ from opensearchpy import OpenSearch
 from search_bench import load_world, query_mix
 
 from indexer.search import FACET_FIELDS, GeoPoint, SearchQuery, build_search_body, search
+from indexer.search.query import LABELLED_FACETS
 from indexer.search.run import DID_YOU_MEAN_BELOW, build_did_you_mean_body
 from indexer.store.schema import index_names
 
@@ -252,10 +254,14 @@ BEFORE_INNER_HITS = {
 
 def before_body(query: SearchQuery) -> Body:
     """The body as shipped before this bench: today's, with the collapse's inner hits (one
-    more search per hit) in place of the runner's one follow-up request."""
+    more search per hit) and a ``top_hits`` per labelled facet bucket, in place of the
+    runner's follow-up requests (the page's copies; labels once per value)."""
     body = build_search_body(query)
     if "collapse" in body:
         body["collapse"]["inner_hits"] = BEFORE_INNER_HITS
+    for name in LABELLED_FACETS & set(query.facets):  # labels fetched by every search
+        spelling = {"top_hits": {"size": 1, "_source": {"includes": [FACET_FIELDS[name]]}}}
+        body["aggs"][name]["aggs"] = {"spelling": spelling}
     return body
 
 

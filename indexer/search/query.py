@@ -94,7 +94,8 @@ FACET_FIELDS: dict[str, str] = {
 }
 DEFAULT_FACET_SIZE = 20
 # Facets on normalised (lower-cased, accent-folded) fields whose values people read: each bucket
-# also fetches one job's own spelling of the value (``new york`` -> ``New York``) as its label.
+# gets one job's own spelling of the value (``new york`` -> ``New York``) as its label, looked up
+# once per value by indexer.search.labels (not part of the search body).
 LABELLED_FACETS = frozenset({"country", "city", "skill"})
 
 # What a hit carries back (the description is large: only its highlight comes back).
@@ -464,9 +465,6 @@ def _aggs(query: SearchQuery, text: str) -> dict[str, Any]:
         name: {"terms": {"field": FACET_FIELDS[name], "size": query.facet_size}}
         for name in query.facets
     }
-    for name in LABELLED_FACETS & set(query.facets):
-        spelling = {"top_hits": {"size": 1, "_source": {"includes": [FACET_FIELDS[name]]}}}
-        aggs[name]["aggs"] = {"spelling": spelling}
     if text:  # how many match as spelled (few: the runner asks for a respelling)
         aggs[EXACT_MATCHES] = {"filter": every_word_query(text)}
     if query.collapse:

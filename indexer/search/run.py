@@ -13,10 +13,10 @@ from opensearchpy import OpenSearch
 
 from indexer.search.copies import OTHER_SOURCES, SOURCE_COPY_FIELDS, build_other_sources_body
 from indexer.search.errors import AmbiguousCityError, UnknownCityError
+from indexer.search.labels import labels_for
 from indexer.search.query import (
     DUPLICATE_FIELD,
     EXACT_MATCHES,
-    FACET_FIELDS,
     HIT_FIELDS,
     FacetBucket,
     GeoPoint,
@@ -26,7 +26,6 @@ from indexer.search.query import (
     next_page_token,
     terms_filter,
 )
-from indexer.search.suggest import fold
 
 DID_YOU_MEAN_BELOW = 5  # offer a respelling when fewer jobs than this match as spelled
 
@@ -202,33 +201,25 @@ def _add_other_sources(
         ]
 
 
-def _facets(aggregations: Mapping[str, Any], names: Sequence[str]) -> dict[str, list[FacetBucket]]:
-    facets: dict[str, list[FacetBucket]] = {}
-    for name in names:
-        buckets = aggregations.get(name, {}).get("buckets", [])
-        facets[name] = [_bucket(name, bucket) for bucket in buckets]
-    return facets
-
-
-def _bucket(name: str, bucket: Mapping[str, Any]) -> FacetBucket:
-    value = str(bucket.get("key_as_string", bucket["key"]))
-    return FacetBucket(value=value, count=int(bucket["doc_count"]), label=_label(name, bucket))
-
-
-def _label(name: str, bucket: Mapping[str, Any]) -> str | None:
-    """The spelling of the bucket's value in the job its ``spelling`` sub-aggregation fetched
-    (a job lists several skills or cities: the one that folds to the key)."""
-    hits = bucket.get("spelling", {}).get("hits", {}).get("hits", [])
-    if not hits:
-        return None
-    spelled: Any = hits[0].get("_source", {})
-    for part in FACET_FIELDS[name].split("."):
-        spelled = spelled.get(part) if isinstance(spelled, Mapping) else None
-    key = fold(str(bucket["key"]))
-    for candidate in spelled if isinstance(spelled, list) else [spelled]:
-        if isinstance(candidate, str) and fold(candidate) == key:
-            return candidate
-    return None
+def _facets(
+    client: OpenSearch, alias: str, aggregations: Mapping[str, Any], names: Sequence[str]
+) -> dict[str, list[FacetBucket]]:
+    """The facet buckets, labelled where the facet is (from :mod:`indexer.search.labels`)."""
+    found = {
+        name: [
+            (str(b.get("key_as_string", b["key"])), int(b["doc_count"]))
+            for b in aggregations.get(name, {}).get("buckets", [])
+        ]
+        for name in names
+    }
+    labels = labels_for(client, alias, {name: [v for v, _ in b] for name, b in found.items()})
+    return {
+        name: [
+            FacetBucket(value=value, count=count, label=labels.get((name, value)))
+            for value, count in buckets
+        ]
+        for name, buckets in found.items()
+    }
 
 
 def search(client: OpenSearch, alias: str, query: SearchQuery) -> SearchPage:
@@ -248,7 +239,7 @@ def search(client: OpenSearch, alias: str, query: SearchQuery) -> SearchPage:
     page = SearchPage(
         total=total_count,
         hits=hits,
-        facets=_facets(aggregations, query.facets),
+        facets=_facets(client, alias, aggregations, query.facets),
         next_after=next_page_token(query, hits[-1]["sort"], offset) if more else None,
         near=query.near,
         postings=None if postings is None else int(postings),
