@@ -515,7 +515,13 @@ def render(results: dict[str, Any]) -> str:
         "`indexer.search.search` now (all requests it sends); the other columns are one "
         f"request of the {'body of `before`' if meta['base'] == 'before' else 'body now'} "
         "alone (`body`), and with one part removed or tuned (ratios to `before`). "
-        "took and wall are p50 / p95 in ms under that load (not the quiet-machine latency).",
+        "took and wall are p50 / p95 in ms under that load (not the quiet-machine latency)."
+        + (
+            " Today's body has no facet labels (they are looked up once per value), so its "
+            "`-facet labels` column is the body again: a measure of the noise."
+            if meta.get("base") == "now"
+            else ""
+        ),
         "",
     ]
     variants = list(next(iter(table.values())))
