@@ -68,7 +68,6 @@ def test_the_library_never_imports_the_simulator(path: Path) -> None:
     assert not tools, f"{name} imports {tools}"
 
 
-
 def test_no_library_module_is_over_600_lines() -> None:
     long = {module_name(p): n for p in MODULES if (n := len(p.read_text().splitlines())) > 600}
     assert long == {}
