@@ -1,7 +1,8 @@
 """Shared fixtures: a real OpenSearch node for integration tests.
 
-``opensearch_url`` uses ``OPENSEARCH_URL`` when it is set and answers (one URL, or a
-comma-separated list of a cluster's nodes); otherwise it starts the project's local node through
+``opensearch_url`` uses ``OPENSEARCH_URL`` when it is set (one URL, or a comma-separated list of
+a cluster's nodes; it waits up to two minutes for a busy node to answer and fails the session if
+it does not); otherwise it starts the project's local node through
 ``scripts/opensearch-local start`` (idempotent, the script's default version) and uses the URLs
 that the script prints as its last line. Tests never stop or restart the node they are given.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -40,7 +42,15 @@ def _answers(urls: str) -> bool:
 @pytest.fixture(scope="session")
 def opensearch_url() -> str:
     url = os.environ.get("OPENSEARCH_URL")
-    if url and _answers(url):
+    if url:  # the node asked for, and no other: never start one beside it (same ports)
+        deadline = time.monotonic() + 120
+        while not _answers(url):
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"OPENSEARCH_URL={url} does not answer GET /_cluster/health: start that "
+                    "node, or unset OPENSEARCH_URL to let the tests start the local one"
+                )
+            time.sleep(2)
         return ",".join(node_urls(url))
     done = subprocess.run([str(NODE_SCRIPT), "start"], capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
