@@ -11,6 +11,7 @@ could not record.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +24,10 @@ from indexer.errors import ExitCode, IndexerError, SyncError
 from indexer.retry import RetriesExhaustedError, RetryPolicy, retry_call
 
 _NDJSON = {"content-type": "application/x-ndjson"}
-_RETRY = RetryPolicy(max_attempts=6, max_wait=10.0, max_total=60.0)
+# As patient as the bulk writer beside it (attempts bounded, no total cap): one request to a
+# node that just died can take the client's whole timeout before another node answers, and a
+# page's records must not give up sooner than its jobs.
+_RETRY = RetryPolicy(max_attempts=8, max_wait=10.0, max_total=math.inf)
 
 
 class OnceWriteError(SyncError):
@@ -99,8 +103,9 @@ def create_once(
         retry_call(attempt, policy, retryable=lambda error: isinstance(error, _RetryableError))
     except RetriesExhaustedError as error:
         raise OnceWriteError(
-            f"could not record {len(pending)} documents ({error}); check that "
-            "OpenSearch is up and healthy, then re-run: the run resumes from its checkpoint"
+            f"could not record {len(pending)} documents ({error}). Check that OpenSearch is "
+            "up and healthy (GET /_cluster/health), then re-run the same command: it resumes "
+            "from the last stored checkpoint and records are written once"
         ) from error
     return created
 
