@@ -102,7 +102,7 @@ def saved_searches_body() -> dict[str, Any]:
     properties["query"] = {"type": "percolator"}
     properties["saved_search"] = {"type": "object", "enabled": False}
     body["settings"] = copy.deepcopy(body["settings"])
-    body["settings"].setdefault("index", {}).update(number_of_shards=1, number_of_replicas=0)
+    body["settings"].setdefault("index", {}).update(number_of_shards=1)
     return body
 
 

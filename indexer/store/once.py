@@ -11,7 +11,6 @@ could not record.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,10 +23,9 @@ from indexer.errors import ExitCode, IndexerError, SyncError
 from indexer.retry import RetriesExhaustedError, RetryPolicy, retry_call
 
 _NDJSON = {"content-type": "application/x-ndjson"}
-# As patient as the bulk writer beside it (attempts bounded, no total cap): one request to a
-# node that just died can take the client's whole timeout before another node answers, and a
-# page's records must not give up sooner than its jobs.
-_RETRY = RetryPolicy(max_attempts=8, max_wait=10.0, max_total=math.inf)
+# Bounded in time: a page's records that cannot be written within a minute fail the run (exit
+# 6, the page unacknowledged), and the next run records them.
+_RETRY = RetryPolicy(max_attempts=6, max_wait=10.0, max_total=60.0)
 
 
 class OnceWriteError(SyncError):
@@ -112,6 +110,12 @@ def create_once(
 
 def ensure_index(client: OpenSearch, index: str, body: dict[str, Any]) -> bool:
     """Create ``index`` with ``body`` unless it exists (racing creators both succeed)."""
+    # One replica wherever there is a second node (none on a single node): the alerts' and the
+    # change stream's indices must survive the loss of one node, as the jobs index does.
+    settings = body.setdefault("settings", {})
+    index_settings = settings.get("index", settings)  # nested or flat settings
+    index_settings.pop("number_of_replicas", None)
+    index_settings["auto_expand_replicas"] = "0-1"
     if client.indices.exists(index=index):
         return False
     try:
