@@ -2,9 +2,9 @@
 
 Variants, interleaved in each round (each on a fresh index base, the searches saved first):
 
-- baseline: ``backfill --no-change-stream`` with no saved search (nothing is percolated);
-- alerts-100 / alerts-1000: the same with 100 / 1,000 saved searches, so every page is
-  percolated against them while it is written;
+- baseline: ``backfill --no-change-stream`` with no saved search (nothing is matched);
+- alerts-100 / alerts-1000: the same with 100 / 1,000 saved searches, so what the backfill
+  writes is matched against them (passes every ``alerts_pass_jobs`` new versions and at the end);
 - changes: the change stream on, no saved search (one event per job);
 - changes+alerts-100: both.
 

@@ -1,40 +1,37 @@
-"""What a page write tells the change stream and the alerts, recorded before the page is
-acknowledged.
+"""What a page write tells the change stream, recorded before the page is acknowledged, and
+when the alerts match what was written.
 
 :meth:`WriteRecorder.write_page` wraps the bulk write of one page of the feed:
 
-1. the page's documents are percolated against the saved searches on a helper thread *while*
-   the bulk write runs (both only read the page);
-2. the bulk write reports each item's outcome: a ``created`` or ``updated`` answer is a new
+1. the bulk write reports each item's outcome: a ``created`` or ``updated`` answer is a new
    version written now;
-3. a version conflict (409) means the index already holds that version. In a resumed scan, if
+2. a version conflict (409) means the index already holds that version. In a resumed scan, if
    it was written during this very scan (its stored ``indexed_at`` is not older than the scan's
-   start) a run that died
-   between its write and the recording below may not have recorded it: it is recovered, with the
-   time it was written (kind ``updated`` when the change stream knows the job, else ``created``);
-4. the change events and the (saved search, job) matches are written once (deterministic ids,
-   ``op_type=create``) in one ``_bulk``, and only then does the call return, so the flows'
-   checkpoint (which moves when the page is acknowledged) never passes an unrecorded version.
+   start) a run that died between its write and the recording below may not have recorded it:
+   it is recovered (kind ``updated`` when the change stream knows the job, else ``created``);
+3. the change events are written once (deterministic ids, ``op_type=create``), and only then
+   does the call return, so the flows' checkpoint (which moves when the page is acknowledged)
+   never passes an unrecorded version.
 
-A match needs a version written after the search was saved (``written_at >= saved_at``): jobs
-that matched before the search existed do not alert, a later edit that makes one match does.
-:meth:`WriteRecorder.write_expiries` does the same for the sweep's and the re-sync's expiries
-(an expiry answered ``noop`` was recorded by the run that made it, or is recovered here).
+The alerts do not slow the page down: :meth:`WriteRecorder.match_written` asks for a matching
+pass (:mod:`indexer.alerts.matcher`) over everything written up to a moment the page writer
+vouches for, on a helper thread while the pipeline goes on; the pass's own stored window means
+a run that dies first leaves nothing unmatched. :meth:`WriteRecorder.write_expiries` records
+the sweep's and the re-sync's expiries (an expiry answered ``noop`` was recorded by the run that
+made it, or is recovered here).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from opensearchpy import OpenSearch
 
-from indexer.alerts.matches import Match, ensure_matches_index
-from indexer.alerts.percolate import Hit, Percolator
-from indexer.alerts.saved import ensure_saved_searches_index
+from indexer.alerts.matcher import Matcher, Passes
 from indexer.store.bulk import BulkResult, BulkWriter, DeleteOp, ExpireOp, IndexOp, Operation
 from indexer.store.bulk_wire import (
     OUTCOME_DELETED,
@@ -79,9 +76,7 @@ class _PageWrites:
 @dataclass
 class RecorderStats:
     changes: int = 0
-    matches: int = 0
     recovered: int = 0
-    percolated: int = 0
 
 
 class WriteRecorder:
@@ -102,9 +97,8 @@ class WriteRecorder:
         self.runs = runs
         self.run_kind = run_kind
         self.stream = ChangeStream(client, names.changes) if changes else None
-        self.percolator = Percolator(client, names.saved_searches) if alerts else None
+        self.passes = Passes(Matcher(client, names, run_id=lambda: self.run_id)) if alerts else None
         self.stats = RecorderStats()
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="percolate")
         self._ready = False
 
     def ensure(self) -> None:
@@ -113,13 +107,22 @@ class WriteRecorder:
             return
         if self.stream is not None:
             self.stream.ensure()
-        if self.percolator is not None:
-            ensure_saved_searches_index(self.client, self.names)
-            ensure_matches_index(self.client, self.names)
         self._ready = True
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        if self.passes is not None:
+            self.passes.close()
+
+    def match_written(self, end: datetime, *, wait: bool) -> None:
+        """Match every job version written before ``end`` that no pass has matched yet (the
+        caller vouches that each one is durable). ``wait``: run it now, after any pass still
+        running (the end of a scan); else on the helper thread, unless a pass is running."""
+        if self.passes is None:
+            return
+        if wait:
+            self.passes.finish(end)
+        else:
+            self.passes.request(end)
 
     @property
     def run_id(self) -> str | None:
@@ -135,36 +138,26 @@ class WriteRecorder:
         scan_started_at: str | None,
         known: Sequence[IndexOp] = (),
     ) -> BulkResult:
-        """Write ``ops`` with ``writer``; record their changes and matches before returning.
+        """Write ``ops`` with ``writer``; record their changes before returning.
 
         ``scan_started_at``: the start of the scan when it resumes one a run began before (its
         conflicts may be versions that run wrote but did not record); None for a fresh scan,
         whose conflicts are versions written, and recorded, before it began. ``known``: jobs of
         the page not sent because the index holds their version (treated as conflicts)."""
         self.ensure()
-        documents = [op for op in ops if isinstance(op, IndexOp)] + list(known)
-        hits: Future[list[Hit]] | None = None
-        if self.percolator is not None and documents:
-            percolator = self.percolator
-            hits = self._pool.submit(percolator.percolate, [op.document for op in documents])
         writes = _PageWrites()
-        try:
-            result = writer.write(ops, observe=writes.observe)
-        except BaseException:
-            if hits is not None:
-                hits.cancel()
-            raise
-        writes.conflicts.extend(known)
-        recovered = self._recover(writes.conflicts, scan_started_at)
-        matched = hits.result() if hits is not None else []
-        self._record(writes, recovered, matched, documents)
+        result = writer.write(ops, observe=writes.observe)
+        if self.stream is not None:
+            writes.conflicts.extend(known)
+            self._record(writes, self._recover(writes.conflicts, scan_started_at))
         return result
 
     def write_expiries(self, ops: Sequence[ExpireOp | DeleteOp], writer: BulkWriter) -> BulkResult:
         self.ensure()
         writes = _PageWrites()
         result = writer.write(ops, observe=writes.observe)
-        self._record(writes, {}, [], [])
+        if self.stream is not None:
+            self._record(writes, {})
         return result
 
     # -- steps ----------------------------------------------------------------------------------
@@ -200,24 +193,16 @@ class WriteRecorder:
             for ident, written_at in found.items()
         }
 
-    def _record(
-        self,
-        writes: _PageWrites,
-        recovered: dict[str, tuple[IndexOp, str, str]],
-        hits: list[Hit],
-        documents: list[IndexOp],
-    ) -> None:
+    def _record(self, writes: _PageWrites, recovered: dict[str, tuple[IndexOp, str, str]]) -> None:
+        assert self.stream is not None
         now = format_timestamp(utcnow())
-        facts: list[tuple[str, str, dict[str, Any]]] = []
-        if self.stream is not None:
-            changes = list(self._changes(writes, recovered, now))
-            facts.extend((self.stream.index, change.id, _as_body(change)) for change in changes)
-            self.stats.changes += len(changes)
-        for match in self._matches(writes, recovered, hits, documents, now):
-            facts.append((self.names.alert_matches, match.id, match.body()))
-        if facts:
-            create_once(self.client, facts)
-        self.stats.percolated += len(documents) if self.percolator is not None else 0
+        changes = list(self._changes(writes, recovered, now))
+        if changes:
+            create_once(
+                self.client,
+                [(self.stream.index, change.id, _as_body(change)) for change in changes],
+            )
+        self.stats.changes += len(changes)
 
     def _changes(
         self, writes: _PageWrites, recovered: dict[str, tuple[IndexOp, str, str]], now: str
@@ -231,39 +216,6 @@ class WriteRecorder:
             yield Change(ident, op.version, kind, run_id, run_kind, now)
         for ident, kind, version in writes.expiries:
             yield Change(ident, version, kind, run_id, run_kind, now)
-
-    def _matches(
-        self,
-        writes: _PageWrites,
-        recovered: dict[str, tuple[IndexOp, str, str]],
-        hits: list[Hit],
-        documents: list[IndexOp],
-        now: str,
-    ) -> Iterable[Match]:
-        for hit in hits:
-            op = documents[hit.slot]
-            if op.id in writes.written:
-                written_at = str(op.document.get("indexed_at") or now)
-            elif op.id in recovered:
-                written_at = recovered[op.id][2]
-            else:
-                continue  # a version the index held before this scan: matched then, or never
-            if parse_timestamp(written_at) < parse_timestamp(hit.saved_at):
-                continue  # written before the search was saved
-            company = op.document.get("company") or {}
-            yield Match(
-                search=hit.search,
-                search_saved_at=hit.saved_at,
-                job_id=op.id,
-                version=op.version,
-                matched_at=now,
-                written_at=written_at,
-                run_id=self.run_id,
-                title=op.document.get("title"),
-                company=company.get("name") if isinstance(company, dict) else None,
-                listing_url=op.document.get("listing_url"),
-            )
-            self.stats.matches += 1
 
 
 def _as_body(change: Change) -> dict[str, Any]:

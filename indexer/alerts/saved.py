@@ -1,21 +1,17 @@
-"""Saved searches: a name, a search (text + filters), an optional webhook, stored as a percolator
-query in ``<base>-saved-searches``.
+"""Saved searches: a name, a search (text + filters), an optional webhook, in
+``<base>-saved-searches``.
 
-The stored query is :func:`indexer.search.match_query` of the search (the very definition
-``search`` runs) inside the read alias's own filter (``status: active``). A ``near_city`` is
-resolved to coordinates when the search is saved, against the jobs the index holds then, so the
-query never depends on a later lookup.
-
-The index carries the jobs index's analysis (synonyms included) and field mappings, plus
-``query`` (``percolator``) and ``saved_search`` (the name, the search as asked, when it was
-saved, the webhook; not indexed): a job document percolated against it is analysed exactly as
-the jobs index analyses it. Document id: the name. Saving a name again replaces the search and
-forgets its matches (a new definition starts over).
+What is stored is the search as asked (the parts of a :class:`~indexer.search.SearchQuery` that
+decide a match), not a query: each matching pass (:mod:`indexer.alerts.matcher`) builds it again
+with :func:`indexer.search.match_query`, the very definition ``search`` runs, so a saved search
+always matches what ``search`` finds. A ``near_city`` is resolved to coordinates when the search
+is saved, against the jobs the index holds then, so the search never depends on a later lookup.
+Document id: the name. Saving a name again replaces the search and forgets its matches (a new
+definition starts over).
 """
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
@@ -23,12 +19,12 @@ from typing import Any
 from opensearchpy import NotFoundError, OpenSearch
 
 from indexer.errors import UsageError
-from indexer.search import GeoPoint, SearchQuery, build_search_body, match_query, resolved
-from indexer.store.layout import IndexNames, load_jobs_mapping, read_alias_filter
+from indexer.search import GeoPoint, SearchQuery, build_search_body, resolved
+from indexer.store.layout import IndexNames
 from indexer.store.once import ensure_index
 from indexer.timestamps import format_timestamp, utcnow
 
-MAX_SAVED_SEARCHES = 10_000  # one percolate answer lists them all
+MAX_SAVED_SEARCHES = 10_000  # one search lists them all (load_all)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:@-]{0,99}$")
 # The parts of a SearchQuery that say which jobs match (not how a page of them is shown).
 MATCH_FIELDS: tuple[str, ...] = (
@@ -92,57 +88,21 @@ def query_from_spec(spec: dict[str, Any]) -> SearchQuery:
 
 
 def saved_searches_body() -> dict[str, Any]:
-    """The index body: the jobs index's settings and fields + the percolator and the metadata."""
-    jobs = load_jobs_mapping()
-    body = jobs.index_body()
-    mappings = body["mappings"]
-    mappings["_meta"] = {"jobs_digest": jobs.digest, "jobs_version": jobs.version}
-    properties = mappings["properties"]
-    _prune(properties)
-    properties["query"] = {"type": "percolator"}
-    properties["saved_search"] = {"type": "object", "enabled": False}
-    body["settings"] = copy.deepcopy(body["settings"])
-    body["settings"].setdefault("index", {}).update(number_of_shards=1)
-    return body
-
-
-# Sub-fields a search reads (match_query): the others (autocomplete n-grams, raw keywords of
-# text fields, the spelling copy) would only make the node analyse more per percolated job.
-_READ_SUBFIELDS = {"normalized_title": {"words"}, "skills": {"words"}, "name": {"words", "keyword"}}
-
-
-def _prune(properties: dict[str, Any]) -> None:
-    for name, spec in properties.items():
-        spec.pop("copy_to", None)
-        if "fields" in spec:
-            kept = {k: v for k, v in spec["fields"].items() if k in _READ_SUBFIELDS.get(name, ())}
-            if kept:
-                spec["fields"] = kept
-            else:
-                del spec["fields"]
-        if "properties" in spec:
-            _prune(spec["properties"])
+    """The index body: one unindexed object per search (its name, the search as asked, when it
+    was saved, its webhook); nothing is searched in it."""
+    return {
+        "settings": {"index": {"number_of_shards": 1}},
+        "mappings": {
+            "dynamic": False,
+            "properties": {"saved_search": {"type": "object", "enabled": False}},
+        },
+    }
 
 
 def ensure_saved_searches_index(client: OpenSearch, names: IndexNames) -> None:
-    """Create ``<base>-saved-searches`` when missing; add job fields a newer mapping brought."""
-    body = saved_searches_body()
-    if ensure_index(client, names.saved_searches, body):
-        return
-    live = client.indices.get_mapping(index=names.saved_searches)[names.saved_searches]
-    meta = live["mappings"].get("_meta") or {}
-    if meta.get("jobs_digest") != body["mappings"]["_meta"]["jobs_digest"]:
-        # Additive changes (new job fields) are applied in place; a changed field type is
-        # refused by OpenSearch with its reason, which names the field.
-        client.indices.put_mapping(
-            index=names.saved_searches,
-            body={"_meta": body["mappings"]["_meta"], "properties": body["mappings"]["properties"]},
-        )
-
-
-def percolator_query(query: SearchQuery) -> dict[str, Any]:
-    """What is stored: the search's match part, on active jobs only (as the read alias)."""
-    return {"bool": {"filter": [read_alias_filter(), match_query(query)]}}
+    """Create ``<base>-saved-searches`` when missing. (One made by an earlier version, with a
+    percolator field and the jobs mapping, is read as it is: only ``saved_search`` is used.)"""
+    ensure_index(client, names.saved_searches, saved_searches_body())
 
 
 def check_name(name: str) -> str:
@@ -187,10 +147,7 @@ def save(
             "remove some first (`jobo-indexer alerts remove NAME`)"
         )
     saved = SavedSearch(name, query, format_timestamp(utcnow()), webhook)
-    document = {
-        "query": percolator_query(query),
-        "saved_search": {**saved.as_dict(), "webhook": webhook},
-    }
+    document = {"saved_search": {**saved.as_dict(), "webhook": webhook}}
     answer = client.index(
         index=names.saved_searches, id=name, body=document, params={"refresh": "true"}
     )

@@ -481,7 +481,7 @@ def _collapse() -> dict[str, Any]:
 def match_query(query: SearchQuery) -> dict[str, Any]:
     """What a job must satisfy to be a hit of ``query``: its text and filters, without scoring,
     sort or paging. The one definition of "matches" that a search and a saved search share (the
-    alerts store it as a percolator query)."""
+    alerts run it over what each run wrote)."""
     text = (query.text or "").strip()
     bool_query: dict[str, Any] = {"filter": build_filters(query)}
     if text:

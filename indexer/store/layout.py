@@ -71,7 +71,7 @@ class IndexNames:
 
     @property
     def saved_searches(self) -> str:
-        """The alerts' saved searches (percolator queries over the jobs mapping)."""
+        """The alerts' saved searches (each one the search as asked)."""
         return f"{self.base}-saved-searches"
 
     @property

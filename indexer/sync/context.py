@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -65,6 +65,8 @@ class SyncSettings:
     change_stream: bool = True
     changes_retention_days: int = 14  # 0 keeps the change events
     webhook_url: str | None = None  # for saved searches without their own webhook
+    # New versions written between two matching passes of the alerts (and one at a scan's end).
+    alerts_pass_jobs: int = 25_000
 
 
 class WriteRecorder(Protocol):
@@ -81,6 +83,8 @@ class WriteRecorder(Protocol):
     ) -> BulkResult: ...
 
     def write_expiries(self, ops: list[Any], writer: BulkWriter) -> BulkResult: ...
+
+    def match_written(self, end: datetime, *, wait: bool) -> None: ...
 
 
 @dataclass

@@ -118,6 +118,7 @@ def scan_feed(
             evidence.start(checkpoint.doc)
         with checkpoint.saving_in_background():
             pipeline.run(_counted(scan, summary, progress))
+        writer.finish()
     finally:
         progress.close(finished=checkpoint.completed)
     return checkpoint

@@ -10,11 +10,16 @@ For each page, in a writer thread (pages in any order):
 Then, strictly in fetch order and only once OpenSearch answered for every item of the page,
 ``acknowledged`` adds the page to the run's summary, checks the error budget, and hands the jobs
 written with a new version to ``on_new_versions`` (see ``PageWriter``).
+
+Every ``alerts_pass_jobs`` new versions, and at the end of the scan (``finish``), the recorder is
+asked to match what was written (the alerts, :mod:`indexer.alerts.matcher`) up to the horizon of
+the page writer's :class:`WriteClock`: a moment no page still being written is stamped before.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,6 +53,47 @@ class PageOutcome:
     rejected: int  # jobs the transform rejected (dead-lettered as bad input)
     # The jobs sent with a version the index did not hold (kept only for ``on_new_versions``).
     new_versions: list[IndexOp] = field(default_factory=list)
+
+
+class WriteClock:
+    """The ``indexed_at`` of each page, and the horizon: the moment before which every page
+    stamped is written.
+
+    ``start()`` stamps a page (millisecond precision, as stored; never before an earlier
+    stamp or horizon), ``written(stamp)`` says its write was answered, and ``horizon()`` is the
+    oldest stamp still being written, or now when none is. A job stamped before the horizon is
+    durable; one stamped later is stamped at or after it.
+    """
+
+    def __init__(self, now: Callable[[], datetime] = utcnow) -> None:
+        self._now = now
+        self._lock = threading.Lock()
+        self._last: datetime | None = None
+        self._writing: Counter[datetime] = Counter()
+
+    def _tick(self) -> datetime:
+        moment = self._now()
+        moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+        if self._last is not None and moment < self._last:
+            moment = self._last
+        self._last = moment
+        return moment
+
+    def start(self) -> datetime:
+        with self._lock:
+            stamp = self._tick()
+            self._writing[stamp] += 1
+            return stamp
+
+    def written(self, stamp: datetime) -> None:
+        with self._lock:
+            self._writing[stamp] -= 1
+            if self._writing[stamp] <= 0:
+                del self._writing[stamp]
+
+    def horizon(self) -> datetime:
+        with self._lock:
+            return min(self._writing) if self._writing else self._tick()
 
 
 class WriterPool:
@@ -106,18 +152,26 @@ class PageWriter:
         self._budget = settings.error_budget
         self._known_versions = known_versions
         self._on_new_versions = on_new_versions
+        self._clock = WriteClock()
+        self._pass_jobs = settings.alerts_pass_jobs
+        self._unmatched = 0  # new versions since the last matching pass was asked for
 
     def process(self, page: FeedPage) -> PageOutcome:
+        now = self._clock.start()
+        outcome = self._process(page, now)
+        self._clock.written(now)  # not on an error: the horizon stays before this page
+        return outcome
+
+    def _process(self, page: FeedPage, now: datetime) -> PageOutcome:
         jobs, unchanged = page.jobs, 0
         if self._known_versions is not None:
             jobs = drop_known(page.jobs, self._known_versions)
             unchanged = len(page.jobs) - len(jobs)
-        now = utcnow()
         ops = page_operations(jobs, now) if jobs else []
         rejected = sum(1 for op in ops if isinstance(op, DeadLetter))
         if self._recorder is None:
             result = self._writers.get().write(ops) if ops else BulkResult()
-        else:  # changes and alert matches recorded before the page is acknowledged
+        else:  # its change events recorded before the page is acknowledged
             result = self._recorder.write_page(
                 ops,
                 self._writers.get(),
@@ -146,6 +200,16 @@ class PageWriter:
         check_budget(summary, self._budget)
         if self._on_new_versions is not None:
             self._on_new_versions(page, outcome.new_versions)
+        self._unmatched += outcome.result.indexed
+        if self._recorder is not None and self._unmatched >= self._pass_jobs:
+            self._unmatched = 0
+            self._recorder.match_written(self._clock.horizon(), wait=False)
+
+    def finish(self) -> None:
+        """The scan wrote its last page: match what it wrote (waits for the pass)."""
+        if self._recorder is not None:
+            self._unmatched = 0
+            self._recorder.match_written(self._clock.horizon(), wait=True)
 
 
 def drop_known(jobs: list[dict[str, Any]], known_versions: KnownVersions) -> list[dict[str, Any]]:

@@ -117,7 +117,16 @@ def after_writes(services: Services, settings: SyncSettings, data: dict[str, Any
         return
     config = DeliveryConfig.from_environment(settings.webhook_url)
     retention = settings.changes_retention_days or None
-    data["alerts"] = after_run(services.client, services.names, config, retention_days=retention)
+    report = after_run(services.client, services.names, config, retention_days=retention)
+    passes = getattr(services.recorder, "passes", None)
+    if passes is not None:  # what the run's matching passes found (see indexer.alerts.matcher)
+        report.update(
+            matching_passes=passes.passes,
+            matches=passes.matches,
+            new_matches=passes.recorded,
+            match_error=passes.error,
+        )
+    data["alerts"] = report
 
 
 @contextmanager

@@ -65,6 +65,7 @@ def test_add_list_matches_remove_and_changes(
         op for op in page_operations(jobs[150:], datetime.now(UTC)) if isinstance(op, IndexOp)
     ]
     recorder.write_page(second, writer, scan_started_at=format_timestamp(datetime.now(UTC)))
+    recorder.match_written(datetime.now(UTC), wait=True)
     recorder.close()
 
     remote = {op.id for op in second if op.document.get("workplace_type") == "remote"}

@@ -87,6 +87,7 @@ def _record_matches(os_client: OpenSearch, names: IndexNames, jobs: list[dict[st
     ops = [op for op in page_operations(jobs, datetime.now(UTC)) if isinstance(op, IndexOp)]
     writer = BulkWriter(os_client, index=names.write_alias, dead_letter_index=names.dead_letters)
     recorder.write_page(ops, writer, scan_started_at=format_timestamp(datetime.now(UTC)))
+    recorder.match_written(datetime.now(UTC), wait=True)
     recorder.close()
 
 

@@ -1,6 +1,6 @@
 """End-to-end alerts and change stream: the real CLI, the real node, the feed simulator.
 
-The expected matches are computed apart from the percolator, from the simulator's truth: the
+The expected matches are computed apart from the matcher, from the simulator's truth: the
 jobs each mutation round created, updated or reposted (after the searches were saved) that
 satisfy a search, judged on the exact index (asserted against the truth first) in plain Python
 for the keyword and salary searches and by the search itself for the text and radius ones.

@@ -1,6 +1,7 @@
-"""Saved searches percolated as a page is written, on the real node: the matches equal what
-``search`` finds among the jobs written after the search was saved; the change stream says what
-each write did; a write whose recording died with its process is recovered on the replay."""
+"""Saved searches matched against what pages wrote, on the real node: the matches equal what
+``search`` finds among the jobs written after the search was saved, however the writes are cut
+into passes and whatever pass is repeated; the change stream says what each write did; a write
+whose recording died with its process is recovered on the replay."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from opensearchpy import OpenSearch
 
 from indexer.alerts import WriteRecorder, save
-from indexer.alerts.percolate import PERCOLATED_FIELDS
+from indexer.alerts.matcher import STATE_KEY, Matcher
 from indexer.search import GeoPoint, SearchQuery, match_query
 from indexer.store.bulk import BulkWriter, ExpireOp, IndexOp
 from indexer.store.layout import IndexNames
@@ -105,10 +106,16 @@ def test_matches_are_the_searches_over_jobs_written_after_saving(
     for start in range(0, len(after), 150):
         ops = _index_ops(after[start : start + 150], datetime.now(UTC))
         recorder.write_page(ops, _writer(os_client, base), scan_started_at=scan_start)
+        if start == 300:  # a pass in the middle: the windows cut the writes in two
+            recorder.match_written(datetime.now(UTC), wait=True)
     # A replay of the older jobs (versions the index had before the searches): no alert.
     replayed = _index_ops(before, datetime.now(UTC))
     result = recorder.write_page(replayed, _writer(os_client, base), scan_started_at=scan_start)
     assert result.unchanged == len(before)
+    recorder.match_written(datetime.now(UTC), wait=True)
+    assert recorder.passes is not None
+    assert recorder.passes.passes == 2
+    assert recorder.passes.error is None
     recorder.close()
 
     found = _matches(os_client, base)
@@ -139,6 +146,8 @@ def test_a_write_whose_recording_died_is_recovered_once(
         again = _index_ops(jobs, datetime.now(UTC))
         result = recorder.write_page(again, _writer(os_client, base), scan_started_at=scan_start)
         assert result.unchanged == len(jobs)
+    # No pass had covered the crashed attempt's write: the resumed run's pass does.
+    recorder.match_written(datetime.now(UTC), wait=True)
     recorder.close()
     assert _matches(os_client, base) == {"all-active": {job["id"] for job in jobs}}
     events = _changes(os_client, base)
@@ -181,49 +190,47 @@ def test_the_change_stream_says_created_updated_expired_once(
     assert all(e["run_kind"] == "sync" for e in events)
 
 
-def test_percolated_fields_cover_every_field_a_search_reads() -> None:
-    query = SearchQuery(
-        text="python engineer",
-        workplace_type=["remote"],
-        employment_type=["full-time"],
-        experience_level=["senior"],
-        source=["greenhouse"],
-        country=["US"],
-        city=["Austin"],
-        company=["Acme"],
-        skills=["python"],
-        h1b_sponsor=True,
-        clearance_required=False,
-        near=GeoPoint(30.0, -97.0),
-        salary_min=1,
-        salary_max=2,
-        posted_within_days=3,
+def test_a_pass_repeated_after_a_crash_records_nothing_twice(
+    os_client: OpenSearch, base: IndexNames
+) -> None:
+    jobs = world_jobs(120)
+    save(os_client, base, "all-active", SearchQuery())
+    _writer(os_client, base).write(_index_ops(jobs[:60], datetime.now(UTC)))
+    matcher = Matcher(os_client, base)
+    first = matcher.run_pass(datetime.now(UTC))
+    assert first is not None
+    assert (first.matches, first.recorded) == (60, 60)
+    assert matcher.run_pass(datetime.fromisoformat(first.end)) is None  # nothing new to cover
+    # A pass that died after writing its matches, before storing its window's end: the state
+    # still says where it started, so the next pass covers the window again.
+    stored = matcher.state.load(STATE_KEY)
+    assert stored is not None
+    _writer(os_client, base).write(_index_ops(jobs[60:], datetime.now(UTC)))
+    second = matcher.run_pass(datetime.now(UTC))
+    assert second is not None
+    assert second.recorded == 60
+    matcher.state.save(
+        STATE_KEY, {"matched_through": first.start}, expected=matcher.state.load(STATE_KEY)
     )
-    named: set[str] = set()
+    again = matcher.run_pass(datetime.now(UTC))
+    assert again is not None
+    assert (again.matches, again.recorded) == (120, 0)
+    assert _matches(os_client, base) == {"all-active": {job["id"] for job in jobs}}
 
-    def walk(node: Any, key: str | None = None) -> None:
-        if isinstance(node, dict):
-            for name, value in node.items():
-                if key in {
-                    "term",
-                    "terms",
-                    "range",
-                    "match",
-                    "match_phrase",
-                    "exists",
-                    "geo_distance",
-                }:
-                    named.add(str(value) if name == "field" else name)
-                if name == "fields":
-                    named.update(f.split("^")[0] for f in value)
-                if name == "path":
-                    named.add(value)
-                walk(value, name)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value, key)
 
-    walk(match_query(query))
-    roots = {name.split(".")[0] for name in named if name not in {"distance", "boost", "field"}}
-    assert roots <= set(PERCOLATED_FIELDS), roots - set(PERCOLATED_FIELDS)
-    assert {"locations", "salary_usd", "title", "skills"} <= roots
+def test_a_pass_with_no_saved_search_moves_its_window_and_matches_nothing(
+    os_client: OpenSearch, base: IndexNames
+) -> None:
+    _writer(os_client, base).write(_index_ops(world_jobs(30), datetime.now(UTC)))
+    matcher = Matcher(os_client, base)
+    end = datetime.now(UTC)
+    report = matcher.run_pass(end)
+    assert report is not None
+    assert (report.searches, report.matches) == (0, 0)
+    assert matcher.matched_through() == format_timestamp(end)
+    # A search saved now does not alert on what was written before it.
+    save(os_client, base, "later", SearchQuery())
+    later = matcher.run_pass(datetime.now(UTC))
+    assert later is not None
+    assert later.matches == 0
+    assert _matches(os_client, base) == {}

@@ -1,16 +1,19 @@
-"""The pure parts of the alerts: signatures, batch keys, what a percolated job carries, the
-saved-searches mapping, the status lines."""
+"""The pure parts of the alerts: signatures, batch keys, a matching pass's query, how passes
+run beside the pipeline, the page writer's clock, the status lines."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
+from datetime import UTC, datetime, timedelta
 
 from indexer.alerts.delivery import DeliveryConfig, batch_key, sign, verify
-from indexer.alerts.percolate import slim
-from indexer.alerts.saved import SavedSearch, percolator_query, query_from_spec, saved_searches_body
+from indexer.alerts.matcher import Passes, PassReport, window_query
+from indexer.alerts.saved import SavedSearch, query_from_spec
 from indexer.cli.status_view import alerts_lines
 from indexer.search import GeoPoint, SearchQuery, match_query
+from indexer.sync.page_writer import WriteClock
 
 
 def test_the_signature_is_the_hmac_sha256_of_the_raw_body() -> None:
@@ -32,37 +35,86 @@ def test_the_secret_is_never_in_the_config_repr() -> None:
     assert "hush-hush-123" not in repr(DeliveryConfig(secret="hush-hush-123"))
 
 
-def test_a_percolated_job_carries_only_what_a_search_reads() -> None:
-    document = {
-        "id": "j1",
-        "status": "active",
-        "title": "Data Engineer",
-        "benefits": "a long text no search reads",
-        "apply_url": "https://example.org",
-        "company": {"name": "Acme", "summary": "long profile", "industries": ["x"]},
-        "locations": [{"location": "Berlin, DE", "city": "Berlin", "country": "DE", "point": None}],
-    }
-    slimmed = slim(document)
-    assert set(slimmed) == {"id", "status", "title", "company", "locations"}
-    assert slimmed["company"] == {"name": "Acme"}
-    assert slimmed["locations"] == [{"city": "Berlin", "country": "DE"}]
-
-
-def test_the_saved_searches_index_maps_the_job_fields_a_search_reads() -> None:
-    properties = saved_searches_body()["mappings"]["properties"]
-    assert properties["query"] == {"type": "percolator"}
-    assert properties["locations"]["type"] == "nested"
-    assert properties["salary_usd"]["type"] == "integer_range"
-    assert set(properties["skills"]["fields"]) == {"words"}
-    assert set(properties["company"]["properties"]["name"]["fields"]) == {"words", "keyword"}
-    assert "fields" not in properties["title"]  # no autocomplete n-grams to analyse
-    assert all("copy_to" not in spec for spec in properties.values())
-
-
-def test_the_stored_query_is_the_search_on_active_jobs() -> None:
+def test_a_pass_runs_the_search_itself_on_active_jobs_written_in_the_window() -> None:
     query = SearchQuery(text="python", country=["US"])
-    stored = percolator_query(query)
-    assert stored["bool"]["filter"] == [{"term": {"status": "active"}}, match_query(query)]
+    search = SavedSearch("n", query, "2026-12-01T10:00:00.000Z")
+    early = window_query(search, "2026-12-01T09:00:00.000Z", "2026-12-01T11:00:00.000Z")
+    assert early["bool"]["filter"] == [
+        {"term": {"status": "active"}},
+        # not before the search was saved: jobs that matched before it existed do not alert
+        {
+            "range": {
+                "indexed_at": {"gte": "2026-12-01T10:00:00.000Z", "lt": "2026-12-01T11:00:00.000Z"}
+            }
+        },
+        match_query(query),
+    ]
+    late = window_query(search, "2026-12-01T10:30:00.000Z", "2026-12-01T11:00:00.000Z")
+    assert late["bool"]["filter"][1]["range"]["indexed_at"]["gte"] == "2026-12-01T10:30:00.000Z"
+
+
+class _SlowMatcher:
+    """Records the passes asked of it; the first one waits for ``release``."""
+
+    def __init__(self, fail_first: bool = False) -> None:
+        self.ends: list[datetime] = []
+        self.release = threading.Event()
+        self.fail_first = fail_first
+
+    def run_pass(self, end: datetime) -> PassReport:
+        self.ends.append(end)
+        if len(self.ends) == 1:
+            self.release.wait(5)
+            if self.fail_first:
+                raise ConnectionError("node gone")
+        return PassReport("s", "e", searches=1, matches=2, recorded=1)
+
+
+def test_passes_run_one_at_a_time_and_the_last_one_waits_for_the_running_one() -> None:
+    matcher = _SlowMatcher()
+    passes = Passes(matcher)  # type: ignore[arg-type]
+    t0 = datetime(2026, 12, 1, tzinfo=UTC)
+    passes.request(t0)
+    passes.request(t0 + timedelta(seconds=1))  # one is running: this one is covered later
+    matcher.release.set()
+    passes.finish(t0 + timedelta(seconds=2))
+    passes.close()
+    assert matcher.ends == [t0, t0 + timedelta(seconds=2)]
+    assert (passes.passes, passes.matches, passes.recorded, passes.error) == (2, 4, 2, None)
+
+
+def test_a_failed_pass_is_reported_not_raised_and_the_next_one_covers_its_window() -> None:
+    matcher = _SlowMatcher(fail_first=True)
+    passes = Passes(matcher)  # type: ignore[arg-type]
+    t0 = datetime(2026, 12, 1, tzinfo=UTC)
+    passes.request(t0)
+    matcher.release.set()
+    passes.finish(t0 + timedelta(seconds=5))  # does not raise
+    passes.close()
+    assert matcher.ends == [t0, t0 + timedelta(seconds=5)]
+    assert passes.passes == 1
+    assert passes.error is None
+
+
+def test_the_horizon_never_passes_a_page_still_being_written() -> None:
+    ticks = iter(
+        datetime(2026, 12, 1, 0, 0, 0, micro, tzinfo=UTC)
+        for micro in (1_500, 9_999, 5_000, 20_000, 30_000, 40_000)
+    )
+    clock = WriteClock(now=lambda: next(ticks))
+    first = clock.start()
+    second = clock.start()
+    assert first == datetime(2026, 12, 1, 0, 0, 0, 1_000, tzinfo=UTC)  # stored precision (ms)
+    assert second == datetime(2026, 12, 1, 0, 0, 0, 9_000, tzinfo=UTC)
+    clock.written(second)
+    assert clock.horizon() == first  # the first page is still being written
+    third = clock.start()  # the wall clock stepped back (5 ms): never before an earlier stamp
+    assert third == second
+    clock.written(first)
+    clock.written(third)
+    horizon = clock.horizon()
+    assert horizon == datetime(2026, 12, 1, 0, 0, 0, 20_000, tzinfo=UTC)
+    assert clock.start() >= horizon  # a page stamped after a horizon is not before it
 
 
 def test_a_spec_round_trips_to_the_same_query() -> None:

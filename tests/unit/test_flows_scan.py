@@ -16,6 +16,7 @@ from indexer.store.bulk import DeadLetter
 from indexer.store.schema import index_names
 from indexer.sync.context import RunSummary, Services, SyncSettings
 from indexer.sync.feed_scan import scan_feed
+from indexer.timestamps import format_timestamp
 from tests.support.memory_feed import MemoryFeed
 from tests.support.memory_store import MemoryState, RecordingWriter
 
@@ -101,3 +102,46 @@ def test_a_stop_request_ends_the_scan_short_and_keeps_it_resumable() -> None:
     assert not checkpoint.completed
     assert writer.ids() == []
     assert state.docs["backfill"].doc["cursor"] is None  # the next run starts at page one
+
+
+class RecordingRecorder:
+    """Stands in for the alerts' recorder: writes through, and records the matching passes
+    asked for next to what had been written (every document's ``indexed_at``) at that moment."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stamps: list[str] = []
+        self.passes: list[tuple[str, bool, list[str]]] = []
+
+    def write_page(self, ops: Any, writer: Any, *, scan_started_at: Any, known: Any = ()) -> Any:
+        result = writer.write(ops)
+        with self.lock:
+            self.stamps += [op.document["indexed_at"] for op in ops if hasattr(op, "document")]
+        return result
+
+    def write_expiries(self, ops: Any, writer: Any) -> Any:
+        return writer.write(ops)
+
+    def match_written(self, end: Any, *, wait: bool) -> None:
+        with self.lock:
+            self.passes.append((format_timestamp(end), wait, list(self.stamps)))
+
+
+def test_matching_passes_are_asked_for_every_n_new_versions_and_at_the_end() -> None:
+    feed_jobs = jobs(60)  # 12 pages of 5
+    writer, state, recorder = RecordingWriter(), MemoryState(), RecordingRecorder()
+    svc = services(MemoryFeed(feed_jobs, batch_size=PAGE), state, writer)
+    svc.recorder = recorder  # type: ignore[assignment]
+    settings = SyncSettings(batch_size=PAGE, bulk_concurrency=2, alerts_pass_jobs=20)
+    request = FeedRequest(batch_size=PAGE)
+    scan_feed(svc, settings, RunSummary("backfill"), key="backfill", request=request, label="b")
+
+    waits = [wait for _end, wait, _stamps in recorder.passes]
+    assert waits == [False, False, False, True]  # after 20, 40 and 60 new versions; the end
+    for end, _wait, written_then in recorder.passes:
+        # Every job stamped before a pass's end had been written when it was asked for ...
+        assert sorted(s for s in recorder.stamps if s < end) == sorted(
+            s for s in written_then if s < end
+        )
+    final_end = recorder.passes[-1][0]
+    assert all(stamp < final_end for stamp in recorder.stamps)  # ... and the last covers all
