@@ -34,7 +34,7 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, TransportError
 
-from indexer.alerts.matches import Match, ensure_matches_index
+from indexer.alerts.matches import PASS_STATE_KEY, Match, ensure_matches_index
 from indexer.alerts.saved import SavedSearch, load_all
 from indexer.logs import redact
 from indexer.retry import RetriesExhaustedError, RetryPolicy, retry_call
@@ -46,12 +46,12 @@ from indexer.timestamps import format_timestamp, parse_timestamp, utcnow
 
 log = logging.getLogger("indexer.alerts")
 
-STATE_KEY = "alerts"
+STATE_KEY = PASS_STATE_KEY
 PAGE_HITS = 2_000  # hits per saved search per request (search_after pages the rest)
 SEARCHES_PER_REQUEST = 50  # saved searches per _msearch
 WRITE_BATCH = 5_000  # matches per _bulk: a pass holds at most this many, whatever it finds
-HIT_SOURCE = ["title", "company.name", "listing_url"]  # what a match tells its receiver
-HIT_FIELDS = ["indexed_at"]  # from doc values, with the id the hits are sorted on
+# A hit is read from doc values only: no stored document is loaded (not even ``_id``).
+HIT_FIELDS = ["id", "indexed_at"]
 _RETRY = RetryPolicy(max_attempts=5, max_wait=10.0, max_total=60.0)
 
 
@@ -158,8 +158,8 @@ class Matcher:
             for name in names:
                 body = {
                     "size": PAGE_HITS,
-                    "_source": HIT_SOURCE,
-                    "docvalue_fields": [*HIT_FIELDS, "id"],
+                    "stored_fields": "_none_",
+                    "docvalue_fields": HIT_FIELDS,
                     "version": True,
                     "track_total_hits": False,
                     "sort": [{"id": "asc"}],
@@ -195,20 +195,15 @@ class Matcher:
 
 
 def _match(search: SavedSearch, hit: dict[str, Any], now: str, run_id: str | None) -> Match:
-    source = hit.get("_source") or {}
-    company = source.get("company") or {}
-    written = (hit.get("fields") or {}).get("indexed_at") or [now]
+    fields = hit["fields"]
     return Match(
         search=search.name,
         search_saved_at=search.saved_at,
-        job_id=hit["_id"],
+        job_id=fields["id"][0],
         version=int(hit.get("_version") or 0),
         matched_at=now,
-        written_at=str(written[0]),
+        written_at=str((fields.get("indexed_at") or [now])[0]),
         run_id=run_id,
-        title=source.get("title"),
-        company=company.get("name") if isinstance(company, dict) else None,
-        listing_url=source.get("listing_url"),
     )
 
 

@@ -2,7 +2,10 @@
 
 Id: derived from the search's name, when it was saved and the job id (:func:`match_id`), written
 with ``op_type=create`` (:mod:`indexer.store.once`): the first matching version is recorded, and
-no replay, overlap, crash or resume can record the pair again. ``delivery`` holds the webhook's
+no replay, overlap, crash or resume can record the pair again. A match records the pair, not the
+job: what a reader is shown of the job (title, company, listing URL) is read from the jobs index
+when matches are listed or delivered (:func:`with_job_details`), so a matching pass reads no
+stored document. ``delivery`` holds the webhook's
 side: ``delivered_at`` once a receiver acknowledged it, else ``attempts``, ``failed_at`` and
 ``last_error`` (redacted) of the deliveries that failed.
 """
@@ -18,9 +21,13 @@ from opensearchpy import OpenSearch, helpers
 
 from indexer.store.layout import ALERT_MATCHES_FILE, IndexNames, load_plain_mapping
 from indexer.store.once import ensure_index, fact_id
+from indexer.store.state import StateStore
 from indexer.timestamps import format_timestamp
 
 MAX_LISTED = 10_000
+# The state document (``<base>-indexer-state``) of the matching passes: ``matched_through``, the
+# end of the last window matched (:mod:`indexer.alerts.matcher`).
+PASS_STATE_KEY = "alerts"
 
 
 def match_id(search: str, saved_at: str, job_id: str) -> str:
@@ -45,7 +52,7 @@ class Match:
         return match_id(self.search, self.search_saved_at, self.job_id)
 
     def body(self) -> dict[str, Any]:
-        return {
+        body = {
             "search": self.search,
             "search_saved_at": self.search_saved_at,
             "job_id": self.job_id,
@@ -53,10 +60,10 @@ class Match:
             "matched_at": self.matched_at,
             "written_at": self.written_at,
             "run_id": self.run_id,
-            "title": self.title,
-            "company": self.company,
-            "listing_url": self.listing_url,
         }
+        details = {"title": self.title, "company": self.company, "listing_url": self.listing_url}
+        body.update((name, value) for name, value in details.items() if value is not None)
+        return body
 
 
 def ensure_matches_index(client: OpenSearch, names: IndexNames) -> bool:
@@ -88,7 +95,41 @@ def list_matches(
             "sort": [{"matched_at": "desc"}, {"job_id": "asc"}],
         },
     )
-    return [hit["_source"] for hit in answer["hits"]["hits"]]
+    return with_job_details(client, names, [hit["_source"] for hit in answer["hits"]["hits"]])
+
+
+JOB_DETAILS = ("title", "company", "listing_url")
+
+
+def with_job_details(
+    client: OpenSearch, names: IndexNames, matches: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``matches`` with the title, company and listing URL of their jobs as the index holds
+    them (expired ones included; null for a job deleted since). A match recorded with them (by
+    an earlier version) keeps its own."""
+    wanted = sorted({m["job_id"] for m in matches if any(k not in m for k in JOB_DETAILS)})
+    if not wanted:
+        return matches
+    answer = client.search(
+        index=names.all_alias,
+        body={
+            "size": len(wanted),
+            "query": {"ids": {"values": wanted}},
+            "_source": ["title", "company.name", "listing_url"],
+        },
+    )
+    jobs = {hit["_id"]: hit["_source"] for hit in answer["hits"]["hits"]}
+    for match in matches:
+        job = jobs.get(match["job_id"], {})
+        company = job.get("company")
+        found = {
+            "title": job.get("title"),
+            "company": company.get("name") if isinstance(company, dict) else None,
+            "listing_url": job.get("listing_url"),
+        }
+        for name in JOB_DETAILS:
+            match.setdefault(name, found[name])
+    return matches
 
 
 def match_counts(client: OpenSearch, names: IndexNames) -> dict[str, dict[str, Any]]:
@@ -152,6 +193,7 @@ def alerts_status(client: OpenSearch, names: IndexNames) -> dict[str, Any]:
     if client.indices.exists(index=names.changes):
         client.indices.refresh(index=names.changes)
         changes = int(client.count(index=names.changes)["count"])
+    passes = StateStore(client, names.state).load(PASS_STATE_KEY)
     return {
         "saved_searches": searches,
         "matches": sum(c["total"] for c in counts.values()),
@@ -162,6 +204,7 @@ def alerts_status(client: OpenSearch, names: IndexNames) -> dict[str, Any]:
             if c["failing"]
         },
         "change_events": changes,
+        "matched_through": passes.doc.get("matched_through") if passes else None,
     }
 
 
@@ -185,7 +228,9 @@ def undelivered(
             "sort": [{"matched_at": "asc"}, {"job_id": "asc"}],
         },
     )
-    return [(hit["_id"], hit["_source"]) for hit in answer["hits"]["hits"]]
+    hits = answer["hits"]["hits"]
+    sources = with_job_details(client, names, [hit["_source"] for hit in hits])
+    return [(hit["_id"], source) for hit, source in zip(hits, sources, strict=True)]
 
 
 def mark_delivery(

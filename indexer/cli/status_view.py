@@ -108,11 +108,13 @@ def alerts_lines(alerts: dict[str, Any] | None) -> list[str]:
     if not alerts:
         return []
     events = alerts["change_events"]
-    lines = [
+    head = (
         f"alerts: {plural(alerts['saved_searches'], 'saved search', 'saved searches')}, "
-        f"{plural(alerts['matches'], 'match', 'matches')}, {alerts['undelivered']} undelivered; "
-        f"change stream: {'off' if events is None else plural(events, 'event')}"
-    ]
+        f"{plural(alerts['matches'], 'match', 'matches')}, {alerts['undelivered']} undelivered"
+    )
+    if alerts.get("matched_through"):
+        head += f", jobs written before {alerts['matched_through']} matched"
+    lines = [f"{head}; change stream: {'off' if events is None else plural(events, 'event')}"]
     for name, failing in alerts["failing_deliveries"].items():
         lines.append(
             f"  delivery failing for {name!r}: {failing['failing']} matches, last at "

@@ -15,7 +15,8 @@ Shape (every key always present; absent values are null, never the string "None"
   started_at, ended_at, duration_s, exit_code, reason, counts, params}``. A run still recorded as
   ``running`` whose process is gone is shown as ``interrupted``;
 - ``alerts``: ``{saved_searches, matches, undelivered, failing_deliveries: {name: {failing,
-  last_error, failed_at}}, change_events}`` (see ``indexer.alerts``).
+  last_error, failed_at}}, change_events, matched_through}`` (see ``indexer.alerts``;
+  ``matched_through``: every job version written before it has been matched).
 """
 
 from __future__ import annotations

@@ -119,6 +119,7 @@ def test_a_failing_receiver_gets_every_match_signed_in_the_end(
 
     delivered: list[str] = []
     keys: dict[str, str] = {}
+    by_id = {job["id"]: job for job in jobs}
     for headers, body in receiver.accepted():
         assert verify(SECRET, body, headers.get(SIGNATURE_HEADER))
         assert not verify("another-secret", body, headers.get(SIGNATURE_HEADER))
@@ -127,6 +128,11 @@ def test_a_failing_receiver_gets_every_match_signed_in_the_end(
         assert headers[IDEMPOTENCY_HEADER] == payload["delivery_id"]
         keys[payload["delivery_id"]] = body.decode()
         delivered.extend(match["job_id"] for match in payload["matches"])
+        for match in payload["matches"]:  # the job's details, read from the index at delivery
+            job = by_id[match["job_id"]]
+            assert match["title"] == job["title"]
+            assert match["company"] == job["company"]["name"]
+            assert match["listing_url"] == job["listing_url"]
     assert sorted(delivered) == sorted(job["id"] for job in jobs)  # each once, once accepted
     # A retried batch carried the key of its first attempt.
     failed_keys = {h[IDEMPOTENCY_HEADER] for h, _ in receiver.requests[: receiver.fail_first]}

@@ -218,13 +218,18 @@ def test_alerts_and_changes_match_the_truth_through_replays_and_kills(
     changes = env.sim.mutate(create=150, update=100, expire=10)
     state = StateStore(os_client, f"{env.base}-indexer-state")
     run_until_pages(env, state, "incremental", 3, *sync, stop=signal.SIGKILL)
-    env.run(*sync)
+    resumed = env.run(*sync)
     expected.round(changes)
     _check(env, expected, since)
+    # The killed run's writes were matched by the resumed run's pass: nothing failed.
+    assert resumed["alerts"]["match_error"] is None
+    assert resumed["alerts"]["matching_passes"] == 1
+    assert resumed["alerts"]["new_matches"] > 0
 
     status = env.run("status")["alerts"]
     assert status["saved_searches"] == 4
     assert status["matches"] == sum(len(p) for p in expected.pairs.values())
+    assert status["matched_through"] >= resumed["started_at"]
 
 
 def _spec(saved: dict[str, Any]) -> dict[str, Any]:

@@ -145,3 +145,17 @@ def test_status_lines_name_failing_deliveries() -> None:
     assert "'x'" in lines[1]
     assert "HTTP 503" in lines[1]
     assert alerts_lines(None) == []
+    later = alerts_lines(
+        {
+            "saved_searches": 1,
+            "matches": 1,
+            "undelivered": 0,
+            "change_events": 4,
+            "failing_deliveries": {},
+            "matched_through": "2026-12-01T10:00:00.000Z",
+        }
+    )
+    assert later == [
+        "alerts: 1 saved search, 1 match, 0 undelivered, jobs written before "
+        "2026-12-01T10:00:00.000Z matched; change stream: 4 events"
+    ]
