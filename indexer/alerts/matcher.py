@@ -34,7 +34,7 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, TransportError
 
-from indexer.alerts.matches import PASS_STATE_KEY, Match, ensure_matches_index
+from indexer.alerts.matches import PASS_STATE_KEY, Match, MatchIds, ensure_matches_index
 from indexer.alerts.saved import SavedSearch, load_all
 from indexer.logs import redact
 from indexer.retry import RetriesExhaustedError, RetryPolicy, retry_call
@@ -50,8 +50,9 @@ STATE_KEY = PASS_STATE_KEY
 PAGE_HITS = 2_000  # hits per saved search per request (search_after pages the rest)
 SEARCHES_PER_REQUEST = 50  # saved searches per _msearch
 WRITE_BATCH = 5_000  # matches per _bulk: a pass holds at most this many, whatever it finds
-# A hit is read from doc values only: no stored document is loaded (not even ``_id``).
-HIT_FIELDS = ["id", "indexed_at"]
+# A hit is read from doc values only: no stored document is loaded (not even ``_id``); its
+# job id is its sort value.
+HIT_FIELDS = ["indexed_at"]
 _RETRY = RetryPolicy(max_attempts=5, max_wait=10.0, max_total=60.0)
 
 
@@ -123,21 +124,20 @@ class Matcher:
         if searches:
             ensure_matches_index(self.client, self.names)
             self._call(lambda: self.client.indices.refresh(index=self.names.write_alias))
-            batch: list[Match] = []
+            batch: list[tuple[str, str, dict[str, Any]]] = []
             for chunk in _chunks(searches, SEARCHES_PER_REQUEST):
-                for match in self._matches(chunk, start, end_text):
-                    batch.append(match)
+                for ident, body in self._matches(chunk, start, end_text):
+                    batch.append((self.names.alert_matches, ident, body))
                     if len(batch) >= WRITE_BATCH:
                         self._write(batch, report)
             self._write(batch, report)
         self._store_end(stored, end_text)
         return report
 
-    def _write(self, batch: list[Match], report: PassReport) -> None:
-        """Write ``batch`` once (and empty it)."""
+    def _write(self, batch: list[tuple[str, str, dict[str, Any]]], report: PassReport) -> None:
+        """Write ``batch`` (index, id, body) once, and empty it."""
         if batch:
-            facts = [(self.names.alert_matches, match.id, match.body()) for match in batch]
-            report.recorded += create_once(self.client, facts)
+            report.recorded += create_once(self.client, batch)
             report.matches += len(batch)
             batch.clear()
 
@@ -145,13 +145,16 @@ class Matcher:
         value = {**(stored.doc if stored else {}), "matched_through": end}
         self.state.save(STATE_KEY, value, expected=stored, kind="alerts")
 
-    def _matches(self, searches: Sequence[SavedSearch], start: str, end: str) -> Iterator[Match]:
-        """Every match of ``searches`` in the window: one ``_msearch`` per round, each search
-        paged on with ``search_after`` until it has no more hits."""
+    def _matches(
+        self, searches: Sequence[SavedSearch], start: str, end: str
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every match (id, body) of ``searches`` in the window: one ``_msearch`` per round,
+        each search paged on with ``search_after`` until it has no more hits."""
         now = format_timestamp(utcnow())
         run_id = self.run_id()
         after: dict[str, list[Any] | None] = {search.name: None for search in searches}
         by_name = {search.name: search for search in searches}
+        match_ids = {search.name: MatchIds(search.name, search.saved_at) for search in searches}
         while after:
             names = list(after)
             lines: list[dict[str, Any]] = []
@@ -176,9 +179,10 @@ class Matcher:
                         f"saved search {name!r}: {redact(str(response['error']))[:300]}"
                     )
                 hits = response["hits"]["hits"]
-                search = by_name[name]
+                search, ids = by_name[name], match_ids[name]
                 for hit in hits:
-                    yield _match(search, hit, now, run_id)
+                    match = _match(search, hit, now, run_id)
+                    yield ids(match.job_id), match.body()
                 if len(hits) < PAGE_HITS:
                     del after[name]
                 else:
@@ -195,14 +199,14 @@ class Matcher:
 
 
 def _match(search: SavedSearch, hit: dict[str, Any], now: str, run_id: str | None) -> Match:
-    fields = hit["fields"]
+    written = (hit.get("fields") or {}).get("indexed_at") or [now]
     return Match(
         search=search.name,
         search_saved_at=search.saved_at,
-        job_id=fields["id"][0],
+        job_id=str(hit["sort"][0]),
         version=int(hit.get("_version") or 0),
         matched_at=now,
-        written_at=str((fields.get("indexed_at") or [now])[0]),
+        written_at=str(written[0]),
         run_id=run_id,
     )
 

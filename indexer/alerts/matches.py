@@ -12,6 +12,7 @@ side: ``delivered_at`` once a receiver acknowledged it, else ``attempts``, ``fai
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +21,7 @@ from typing import Any
 from opensearchpy import OpenSearch, helpers
 
 from indexer.store.layout import ALERT_MATCHES_FILE, IndexNames, load_plain_mapping
-from indexer.store.once import ensure_index, fact_id
+from indexer.store.once import FACT_ID_LENGTH, ensure_index, fact_id, fact_text
 from indexer.store.state import StateStore
 from indexer.timestamps import format_timestamp
 
@@ -34,8 +35,24 @@ def match_id(search: str, saved_at: str, job_id: str) -> str:
     return fact_id("match", search, saved_at, job_id)
 
 
-@dataclass(frozen=True, slots=True)
+class MatchIds:
+    """:func:`match_id` for one saved search and many jobs: the search's part of the hash is
+    computed once (a pass may record tens of thousands of matches)."""
+
+    def __init__(self, search: str, saved_at: str) -> None:
+        self._prefix = hashlib.sha256(fact_text("match", search, saved_at, "").encode("utf-8"))
+
+    def __call__(self, job_id: str) -> str:
+        digest = self._prefix.copy()
+        digest.update(job_id.encode("utf-8"))
+        return digest.hexdigest()[:FACT_ID_LENGTH]
+
+
+@dataclass(slots=True)
 class Match:
+    """One (saved search, job) pair, as recorded: the first version written after the search
+    was saved that matched it."""
+
     search: str
     search_saved_at: str
     job_id: str
@@ -43,16 +60,13 @@ class Match:
     matched_at: str
     written_at: str
     run_id: str | None
-    title: str | None = None
-    company: str | None = None
-    listing_url: str | None = None
 
     @property
     def id(self) -> str:
         return match_id(self.search, self.search_saved_at, self.job_id)
 
     def body(self) -> dict[str, Any]:
-        body = {
+        return {
             "search": self.search,
             "search_saved_at": self.search_saved_at,
             "job_id": self.job_id,
@@ -61,9 +75,6 @@ class Match:
             "written_at": self.written_at,
             "run_id": self.run_id,
         }
-        details = {"title": self.title, "company": self.company, "listing_url": self.listing_url}
-        body.update((name, value) for name, value in details.items() if value is not None)
-        return body
 
 
 def ensure_matches_index(client: OpenSearch, names: IndexNames) -> bool:

@@ -38,10 +38,17 @@ class _RetryableError(IndexerError):
     pass
 
 
+FACT_ID_LENGTH = 40
+
+
+def fact_text(*parts: object) -> str:
+    """What a fact's id hashes: its parts, separated by the unit separator."""
+    return "\x1f".join(str(part) for part in parts)
+
+
 def fact_id(*parts: object) -> str:
     """A deterministic document id for the fact made of ``parts``."""
-    text = "\x1f".join(str(part) for part in parts)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:40]
+    return hashlib.sha256(fact_text(*parts).encode("utf-8")).hexdigest()[:FACT_ID_LENGTH]
 
 
 def create_once(

@@ -66,7 +66,7 @@ class SyncSettings:
     changes_retention_days: int = 14  # 0 keeps the change events
     webhook_url: str | None = None  # for saved searches without their own webhook
     # New versions written between two matching passes of the alerts (and one at a scan's end).
-    alerts_pass_jobs: int = 25_000
+    alerts_pass_jobs: int = 50_000
 
 
 class WriteRecorder(Protocol):

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from indexer.alerts.delivery import DeliveryConfig, batch_key, sign, verify
 from indexer.alerts.matcher import Passes, PassReport, window_query
+from indexer.alerts.matches import MatchIds, match_id
 from indexer.alerts.saved import SavedSearch, query_from_spec
 from indexer.cli.status_view import alerts_lines
 from indexer.search import GeoPoint, SearchQuery, match_query
@@ -159,3 +160,10 @@ def test_status_lines_name_failing_deliveries() -> None:
         "alerts: 1 saved search, 1 match, 0 undelivered, jobs written before "
         "2026-12-01T10:00:00.000Z matched; change stream: 4 events"
     ]
+
+
+def test_a_pass_names_each_match_as_every_other_writer_of_it_would() -> None:
+    ids = MatchIds("remote python", "2026-12-01T10:00:00.000Z")
+    for job_id in ("j1", "0c5e-ünïcode", ""):
+        assert ids(job_id) == match_id("remote python", "2026-12-01T10:00:00.000Z", job_id)
+    assert ids("j1") != MatchIds("remote python", "2026-12-01T10:00:00.001Z")("j1")
