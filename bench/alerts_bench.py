@@ -14,7 +14,7 @@ words: a radius and a salary floor).
 Reported per variant (medians over the rounds): jobs/s, the ratio to the baseline of the same
 round, and the CPU per job of the indexer and of the node (core-ms, from rusage and /proc).
 
-    .venv/bin/python bench/alerts_bench.py [--jobs 20000] [--repeat 2]
+    .venv/bin/python bench/alerts_bench.py [--jobs 100000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -127,8 +127,8 @@ def one_variant(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=20_000)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", type=Path, default=REPO / "bench")
     args = parser.parse_args()
