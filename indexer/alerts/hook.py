@@ -125,6 +125,11 @@ class WriteRecorder:
             self.passes.request(end)
 
     @property
+    def records_changes(self) -> bool:
+        """Whether pages' writes are recorded in the change stream (else ``known`` is unused)."""
+        return self.stream is not None
+
+    @property
     def run_id(self) -> str | None:
         return self.runs.last_run_id if self.runs is not None else None
 

@@ -34,7 +34,13 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, TransportError
 
-from indexer.alerts.matches import PASS_STATE_KEY, Match, MatchIds, ensure_matches_index
+from indexer.alerts.matches import (
+    PASS_STATE_KEY,
+    Match,
+    MatchIds,
+    ensure_matches_index,
+    matched_through,
+)
 from indexer.alerts.saved import SavedSearch, load_all
 from indexer.logs import redact
 from indexer.retry import RetriesExhaustedError, RetryPolicy, retry_call
@@ -106,8 +112,7 @@ class Matcher:
 
     def matched_through(self) -> str | None:
         """The end of the last completed pass (None before the first)."""
-        stored = self.state.load(STATE_KEY)
-        return stored.doc.get("matched_through") if stored else None
+        return matched_through(self.client, self.names)
 
     def run_pass(self, end: datetime) -> PassReport | None:
         """Match the versions written from the last pass's end up to ``end``; None when there is

@@ -31,6 +31,13 @@ MAX_LISTED = 10_000
 PASS_STATE_KEY = "alerts"
 
 
+def matched_through(client: OpenSearch, names: IndexNames) -> str | None:
+    """The end of the last completed matching pass: every job version written before it has been
+    matched (None before the first pass)."""
+    stored = StateStore(client, names.state).load(PASS_STATE_KEY)
+    return stored.doc.get("matched_through") if stored else None
+
+
 def match_id(search: str, saved_at: str, job_id: str) -> str:
     return fact_id("match", search, saved_at, job_id)
 
@@ -204,7 +211,6 @@ def alerts_status(client: OpenSearch, names: IndexNames) -> dict[str, Any]:
     if client.indices.exists(index=names.changes):
         client.indices.refresh(index=names.changes)
         changes = int(client.count(index=names.changes)["count"])
-    passes = StateStore(client, names.state).load(PASS_STATE_KEY)
     return {
         "saved_searches": searches,
         "matches": sum(c["total"] for c in counts.values()),
@@ -215,7 +221,7 @@ def alerts_status(client: OpenSearch, names: IndexNames) -> dict[str, Any]:
             if c["failing"]
         },
         "change_events": changes,
-        "matched_through": passes.doc.get("matched_through") if passes else None,
+        "matched_through": matched_through(client, names),
     }
 
 

@@ -84,6 +84,9 @@ class WriteRecorder(Protocol):
 
     def write_expiries(self, ops: list[Any], writer: BulkWriter) -> BulkResult: ...
 
+    @property
+    def records_changes(self) -> bool: ...
+
     def match_written(self, end: datetime, *, wait: bool) -> None: ...
 
 

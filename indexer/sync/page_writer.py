@@ -176,7 +176,9 @@ class PageWriter:
                 ops,
                 self._writers.get(),
                 scan_started_at=self._resumed_from,
-                known=self._replayed_known(page, jobs, now),
+                known=self._replayed_known(page, jobs, now)
+                if self._recorder.records_changes
+                else [],
             )
         result.unchanged += unchanged
         kept = [op for op in ops if isinstance(op, IndexOp)] if self._on_new_versions else []

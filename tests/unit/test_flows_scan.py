@@ -122,6 +122,8 @@ class RecordingRecorder:
     def write_expiries(self, ops: Any, writer: Any) -> Any:
         return writer.write(ops)
 
+    records_changes = False
+
     def match_written(self, end: Any, *, wait: bool) -> None:
         with self.lock:
             self.passes.append((format_timestamp(end), wait, list(self.stamps)))
